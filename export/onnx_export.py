@@ -11,19 +11,19 @@ import io
 import json
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 import onnx
 import torch
 
 from export.transformer_net import FramesModel, TransformerNet
+from rtstyle.precision import to_fp16
 
 OPSET = 17
 INPUT_NAME = "frames"
 OUTPUT_NAME = "stylized"
-# Ops kept in fp32 inside the fp16 graph (see the module docstring).
-FP32_OPS = ["InstanceNormalization"]
 
 
 def export_onnx(
@@ -66,27 +66,3 @@ def _trace(net: TransformerNet) -> onnx.ModelProto:
             opset_version=OPSET, dynamo=False,
         )
     return onnx.load_from_string(stream.getvalue())
-
-
-def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
-    """fp16 weights and compute, instance norm in fp32, uint8 input and output unchanged."""
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    model = convert_float_to_float16(model, keep_io_types=True, op_block_list=FP32_OPS)
-    _sort_topologically(model.graph)  # the converter appends its Cast nodes at the end
-    return model
-
-
-def _sort_topologically(graph: onnx.GraphProto) -> None:
-    known = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
-    pending, ordered = list(graph.node), []
-    while pending:
-        ready = [n for n in pending if all(i in known for i in n.input)]
-        if not ready:
-            raise ValueError("the ONNX graph has a cycle or a dangling input")
-        for node in ready:
-            ordered.append(node)
-            known.update(node.output)
-        pending = [n for n in pending if n not in ready]
-    del graph.node[:]
-    graph.node.extend(ordered)

@@ -1,0 +1,172 @@
+"""``rtstyle`` command line: every error becomes one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rtstyle import __version__
+from rtstyle.engine import DEVICES, Engine, EngineConfig
+from rtstyle.errors import InputError, RtstyleError
+from rtstyle.models import default_style, find_style, installed_styles
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def _engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--style", help="style name (see `rtstyle styles`) or path to an .onnx file")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="execution provider (default: auto)")
+    p.add_argument("--precision", choices=("auto", "fp16", "fp32"), default="auto",
+                   help="auto: fp16 on a GPU, fp32 on the CPU")
+    p.add_argument("--scale", type=float, default=1.0, help="stylize at this fraction of the frame size")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0: all cores)")
+
+
+def _engine(args: argparse.Namespace, styles: Sequence[str] | None = None) -> Engine:
+    config = EngineConfig(device=args.device, precision=args.precision, scale=args.scale, threads=args.threads)
+    chosen = [find_style(s) for s in styles] if styles else [find_style(args.style) if args.style else default_style()]
+    return Engine(chosen, config)
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    from rtstyle.pipeline import stylize_video
+
+    if args.batch < 1:
+        raise InputError("--batch must be at least 1")
+    engine = _engine(args)
+    result = stylize_video(args.input, args.output, engine, batch_size=args.batch, progress=_show_progress(args))
+    report = {"output": str(args.output), "frames": result.frames, "seconds": round(result.seconds, 3),
+              "fps": round(result.fps, 2), "provider": engine.provider, "precision": engine.precision,
+              "style": engine.style, "stage_seconds": {k: round(v, 3) for k, v in vars(result.times).items()}}
+    if args.json:
+        print(json.dumps(report))
+    elif not args.quiet:
+        print(f"{args.output}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps, "
+              f"{engine.style}, {engine.provider})", file=sys.stderr)
+    return 0
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    from rtstyle.pipeline import stylize_image_file
+
+    source, target = Path(args.input), Path(args.output)
+    if not source.exists():
+        raise InputError(f"input not found: {source}")
+    engine = _engine(args)
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise InputError(f"no images in {source}")
+        target.mkdir(parents=True, exist_ok=True)
+        pairs = [(f, target / f.name) for f in files]
+    else:
+        pairs = [(source, target)]
+    if any(s.resolve() == t.resolve() for s, t in pairs if t.exists()):
+        raise InputError("output would overwrite the input")
+    for s, t in pairs:
+        stylize_image_file(s, t, engine)
+    if not args.quiet:
+        print(f"{len(pairs)} image(s) written with {engine.style}", file=sys.stderr)
+    return 0
+
+
+def cmd_styles(args: argparse.Namespace) -> int:
+    styles = installed_styles()
+    if args.json:
+        print(json.dumps([s.describe() for s in styles], indent=2))
+        return 0
+    if not styles:
+        print("no styles installed")
+    for s in styles:
+        print(f"{s.name:<18} {s.variant:<5} {s.title}   [{s.metadata.get('license', 'license unknown')}]")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Stylize a built-in synthetic clip (with sound): needs no camera, download or data."""
+    from rtstyle.pipeline import stylize_video
+    from rtstyle.synthetic import write_clip
+
+    engine = _engine(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = write_clip(Path(tmp) / "demo-input.mp4", width=640, height=360, fps=25, frames=75)
+        result = stylize_video(clip, args.output, engine, batch_size=4, progress=_show_progress(args))
+    print(f"wrote {args.output}: {result.frames} frames of a synthetic scene in {engine.style} "
+          f"({result.fps:.1f} fps on {engine.provider})")
+    return 0
+
+
+def _torch_command(module: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            entry = __import__(module, fromlist=["main"])
+        except ModuleNotFoundError as exc:
+            raise RtstyleError(f"this command needs PyTorch ({exc.name} is missing): pip install 'rtstyle[train]'") from exc
+        return int(entry.main(args.rest))
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rtstyle", description="Real-time neural style transfer.")
+    parser.add_argument("--version", action="version", version=f"rtstyle {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("video", help="stylize a video file (audio kept)")
+    p.add_argument("input")
+    p.add_argument("output", help="output video (.mp4, .mov or .mkv)")
+    _engine_options(p)
+    p.add_argument("--batch", type=int, default=4, help="frames per inference call")
+    p.add_argument("--json", action="store_true", help="print a JSON result on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(run=cmd_video)
+
+    p = sub.add_parser("image", help="stylize an image, or every image in a folder")
+    p.add_argument("input")
+    p.add_argument("output")
+    _engine_options(p)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=cmd_image)
+
+    p = sub.add_parser("styles", help="list the installed styles")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_styles)
+
+    p = sub.add_parser("demo", help="stylize a built-in synthetic clip (no camera, no download)")
+    p.add_argument("output", nargs="?", default="rtstyle-demo.mp4")
+    _engine_options(p)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=cmd_demo)
+
+    for name, module, text in (("train", "export.train", "train a new style (needs PyTorch)"),
+                               ("convert", "export.convert", "convert a fast_neural_style .pth to ONNX (needs PyTorch)")):
+        p = sub.add_parser(name, help=text, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(run=_torch_command(module))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except RtstyleError as exc:
+        print(f"rtstyle: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("rtstyle: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""The inference engine: onnxruntime sessions for one or more styles.
+
+Tensor contract (the same for every style model, see ``export/onnx_export.py``):
+
+* ``Engine.stylize`` takes uint8 BGR frames, N×H×W×3 (or one H×W×3 frame), any H and W,
+  OpenCV's own layout, and returns uint8 BGR frames of exactly the same shape.
+* The model itself needs H and W to be multiples of 4 (two stride-2 convolutions, then two 2×
+  upsamplings) and at least 16: frames are padded by mirroring their edge pixels
+  (``numpy.pad(mode="symmetric")``) and the result is cropped back, so borders keep their
+  texture instead of picking up a black frame.
+* All float work (colour order, scaling to 0–255, rounding) happens inside the graph; the host
+  only pads, and resizes when ``scale`` ≠ 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from rtstyle.errors import InputError, ProviderError
+from rtstyle.models import StyleInfo, find_style
+from rtstyle.precision import graph_precision, to_fp16, to_fp32
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "frames"
+PAD_MULTIPLE = 4
+MIN_SIDE = 16
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")
+PRECISIONS = ("auto", "fp16", "fp32")
+_PROVIDER = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
+             "tensorrt": "TensorrtExecutionProvider"}
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rtstyle"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineConfig:
+    """How to run the styles. ``auto`` device tries TensorRT, then CUDA, then the CPU."""
+
+    device: str = "auto"
+    precision: str = "auto"
+    scale: float = 1.0
+    threads: int = 0
+    cache_dir: Path = field(default_factory=_cache_dir)
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise ProviderError(f"unknown device {self.device!r} (choose from {', '.join(DEVICES)})")
+        if self.precision not in PRECISIONS:
+            raise ProviderError(f"unknown precision {self.precision!r} (choose from {', '.join(PRECISIONS)})")
+        if not 0.05 <= self.scale <= 4:
+            raise InputError(f"scale must be between 0.05 and 4, not {self.scale}")
+
+
+class Engine:
+    """Stylizes batches of frames with one of several loaded styles; see the module docstring."""
+
+    def __init__(self, styles: Sequence[StyleInfo | str], config: EngineConfig | None = None):
+        if not styles:
+            raise InputError("an engine needs at least one style")
+        self.config = config or EngineConfig()
+        self.styles = [s if isinstance(s, StyleInfo) else find_style(s) for s in styles]
+        self.provider = self._choose_provider(self.styles[0])
+        self.precision = self._precision()
+        self._sessions = {style.name: self._open(style) for style in self.styles}
+        self.style = self.styles[0].name
+
+    @property
+    def style_names(self) -> list[str]:
+        return [s.name for s in self.styles]
+
+    def select(self, name_or_index: str | int) -> str:
+        """Make another loaded style current (no reload); returns its name."""
+        names = self.style_names
+        name = names[name_or_index % len(names)] if isinstance(name_or_index, int) else name_or_index
+        if name not in self._sessions:
+            raise InputError(f"style {name!r} is not loaded (loaded: {', '.join(names)})")
+        self.style = name
+        return name
+
+    def stylize(self, frames: np.ndarray, style: str | None = None) -> np.ndarray:
+        """uint8 BGR N×H×W×3 (or H×W×3) → uint8 BGR of the same shape."""
+        single = frames.ndim == 3
+        batch = frames[None] if single else frames
+        if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] != 3:
+            raise InputError(f"frames must be uint8 N×H×W×3 BGR, got {frames.dtype} {frames.shape}")
+        session = self._sessions[style or self.style]
+        h, w = batch.shape[1:3]
+        work = _resize_all(batch, self.config.scale) if self.config.scale != 1 else batch
+        out = session.run(None, {INPUT_NAME: _pad(work)})[0][:, : work.shape[1], : work.shape[2]]
+        if out.shape[1:3] != (h, w):
+            out = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in out])
+        return out[0] if single else np.ascontiguousarray(out)
+
+    def _open(self, style: StyleInfo, provider: str | None = None) -> ort.InferenceSession:
+        provider = provider or self.provider
+        model = onnx.load(str(style.path))
+        if self.precision == "fp16" and provider != _PROVIDER["tensorrt"]:
+            model = to_fp16(model) if graph_precision(model) == "fp32" else model
+        else:  # TensorRT builds fp16 engines from the fp32 graph itself (trt_fp16_enable)
+            model = to_fp32(model) if graph_precision(model) == "fp16" else model
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.config.threads
+        options.log_severity_level = 3
+        with _captured_onnxruntime_log() as log_text:
+            session = ort.InferenceSession(model.SerializeToString(), options,
+                                           providers=[self._with_options(provider)])
+        if session.get_providers()[0] != provider:
+            device = next(k for k, v in _PROVIDER.items() if v == provider)
+            raise ProviderError(_missing_provider_message(device, log_text.getvalue()))
+        session.run(None, {INPUT_NAME: np.zeros((1, 64, 64, 3), np.uint8)})  # warm-up
+        log.info("loaded %s on %s (%s)", style.name, provider, self.precision)
+        return session
+
+    def _choose_provider(self, probe: StyleInfo) -> str:
+        """The asked-for provider, or for ``auto`` the first of TensorRT, CUDA that loads, else CPU."""
+        if self.config.device != "auto":
+            return _PROVIDER[self.config.device]
+        available = ort.get_available_providers() if _nvidia_driver_present() else []
+        for name in (_PROVIDER["tensorrt"], _PROVIDER["cuda"]):
+            if name in available:
+                self.provider, self.precision = name, self._precision(name)
+                try:
+                    self._open(probe, name)
+                    return name
+                except (ProviderError, ort.capi.onnxruntime_pybind11_state.Fail) as exc:
+                    log.info("auto device: %s unusable: %s", name, exc)
+        return _PROVIDER["cpu"]
+
+    def _precision(self, provider: str | None = None) -> str:
+        if self.config.precision != "auto":
+            return self.config.precision
+        return "fp32" if (provider or self.provider) == _PROVIDER["cpu"] else "fp16"
+
+    def _with_options(self, provider: str) -> str | tuple[str, dict[str, object]]:
+        if provider == _PROVIDER["tensorrt"]:
+            cache = self.config.cache_dir / "tensorrt"
+            cache.mkdir(parents=True, exist_ok=True)
+            return provider, {"trt_fp16_enable": self.precision == "fp16", "trt_engine_cache_enable": True,
+                              "trt_engine_cache_path": str(cache), "trt_timing_cache_enable": True,
+                              "trt_timing_cache_path": str(cache)}
+        if provider == _PROVIDER["cuda"]:
+            return provider, {"cudnn_conv_algo_search": "HEURISTIC"}
+        return provider
+
+
+def _nvidia_driver_present() -> bool:
+    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
+
+
+@contextlib.contextmanager
+def _captured_onnxruntime_log() -> Iterator[io.StringIO]:
+    """Collect what onnxruntime writes while a session is made, instead of showing it.
+
+    A provider that fails to load is reported by onnxruntime's C++ logger on file descriptor 2
+    and by a ``print`` on stdout; the text names the missing library, which our error repeats.
+    """
+    text = io.StringIO()
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            with contextlib.redirect_stdout(text):
+                yield text
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text.write(sink.read().decode(errors="replace"))
+
+
+def _missing_provider_message(device: str, log_text: str = "") -> str:
+    need = {"cuda": "an NVIDIA driver, onnxruntime-gpu and the CUDA and cuDNN libraries it was built for",
+            "tensorrt": "an NVIDIA driver, onnxruntime-gpu, CUDA, cuDNN and TensorRT 10 libraries",
+            "cpu": "onnxruntime"}[device]
+    missing = sorted(set(re.findall(r"([\w.+-]+\.so[\w.]*): cannot open shared object file", log_text)))
+    found = f"; missing: {', '.join(missing)}" if missing else ""
+    return (f"--device {device} was asked for but onnxruntime {ort.__version__} cannot run "
+            f"{_PROVIDER[device]} here{found}; it needs {need}")
+
+
+def _pad(frames: np.ndarray) -> np.ndarray:
+    h, w = frames.shape[1:3]
+    ph = max(MIN_SIDE, -(-h // PAD_MULTIPLE) * PAD_MULTIPLE) - h
+    pw = max(MIN_SIDE, -(-w // PAD_MULTIPLE) * PAD_MULTIPLE) - w
+    if ph == pw == 0:
+        return np.ascontiguousarray(frames)
+    return np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="symmetric")
+
+
+def _resize_all(frames: np.ndarray, scale: float) -> np.ndarray:
+    h, w = frames.shape[1:3]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f, size, interpolation=interp) for f in frames])

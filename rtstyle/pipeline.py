@@ -1,0 +1,218 @@
+"""The frame's trip: ``source → batches → engine.stylize → sink``.
+
+:func:`run_threaded` is the one pipeline for files. A *reader* thread pulls frames from the
+source and groups them into batches on a bounded queue; the caller's thread stylizes each batch
+(so Ctrl-C lands where inference runs, and the engine is only ever used from one thread); a
+*writer* thread takes stylized batches from a second bounded queue and writes them frame by
+frame. Decoding and encoding thus overlap inference, and memory stays bounded by the queues.
+
+When any stage raises, a shared ``threading.Event`` tells the others to stop; every blocking
+``put``/``get`` waits in short slices and checks it, so no thread stays blocked on a full or
+empty queue (the deadlock that a plain ``join`` in ``finally`` causes). The first error is
+raised in the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from rtstyle.errors import InputError, OutputError
+from rtstyle.video import VideoReader, VideoWriter, check_writable
+
+if TYPE_CHECKING:
+    from rtstyle.engine import Engine
+
+_POLL = 0.1  # seconds between checks of the stop flag while blocked on a queue
+_DONE = object()  # end-of-stream marker
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    """Seconds each stage spent working (not waiting), for the per-stage report."""
+
+    decode: float
+    stylize: float
+    encode: float
+
+
+@dataclass(frozen=True)
+class RunResult:
+    frames: int
+    seconds: float
+    times: StageTimes
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+class _Stopped(Exception):
+    """Raised inside a stage when another stage has failed."""
+
+
+class _Channel:
+    """A bounded queue whose blocking calls give up when ``stop`` is set."""
+
+    def __init__(self, size: int, stop: threading.Event):
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=size)
+        self._stop = stop
+
+    def put(self, item: object) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=_POLL)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def __iter__(self) -> Iterator[object]:
+        while not self._stop.is_set():
+            try:
+                item = self._queue.get(timeout=_POLL)
+            except queue.Empty:
+                continue
+            if item is _DONE:
+                return
+            yield item
+        raise _Stopped
+
+
+def batched(frames: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """Group frames into N×H×W×3 arrays of up to ``size`` (a new batch when the size changes)."""
+    batch: list[np.ndarray] = []
+    for frame in frames:
+        if batch and (len(batch) == size or frame.shape != batch[0].shape):
+            yield np.stack(batch)
+            batch = []
+        batch.append(frame)
+    if batch:
+        yield np.stack(batch)
+
+
+def run_threaded(
+    frames: Iterable[np.ndarray],
+    stylize: Callable[[np.ndarray], np.ndarray],
+    write: Callable[[np.ndarray], None],
+    *,
+    batch_size: int = 1,
+    queue_batches: int = 4,
+    on_frames: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Run the pipeline of the module docstring; returns how many frames were written."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    to_stylize, to_write = _Channel(queue_batches, stop), _Channel(queue_batches, stop)
+    busy = {"decode": 0.0, "stylize": 0.0, "encode": 0.0}
+    written = 0
+
+    def guard(body: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                body()
+            except _Stopped:
+                pass
+            except BaseException as exc:  # handed to the caller below
+                errors.append(exc)
+                stop.set()
+        return run
+
+    def read() -> None:
+        source = iter(batched(frames, batch_size))
+        while True:
+            start = time.perf_counter()
+            batch = next(source, None)
+            busy["decode"] += time.perf_counter() - start
+            if batch is None:
+                break
+            to_stylize.put(batch)
+        to_stylize.put(_DONE)
+
+    def encode() -> None:
+        nonlocal written
+        for batch in to_write:
+            start = time.perf_counter()
+            for frame in batch:  # type: ignore[attr-defined]
+                write(frame)
+            busy["encode"] += time.perf_counter() - start
+            written += len(batch)  # type: ignore[arg-type]
+            if on_frames:
+                on_frames(len(batch))  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=guard(read), name="rtstyle-decode", daemon=True),
+               threading.Thread(target=guard(encode), name="rtstyle-encode", daemon=True)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    try:
+        for batch in to_stylize:
+            start = time.perf_counter()
+            out = stylize(batch)  # type: ignore[arg-type]
+            busy["stylize"] += time.perf_counter() - start
+            to_write.put(out)
+        to_write.put(_DONE)
+    except _Stopped:
+        pass
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        _join(threads, stop)
+    if errors:
+        raise errors[0]
+    return RunResult(written, time.perf_counter() - began, StageTimes(**busy))
+
+
+def _join(threads: list[threading.Thread], stop: threading.Event) -> None:
+    """Wait for the stages; once stopped, none waits longer than a few poll intervals."""
+    for t in threads:
+        while t.is_alive():
+            t.join(timeout=_POLL)
+            if stop.is_set():
+                t.join(timeout=2.0)
+                break
+
+
+def stylize_video(
+    source: str | Path,
+    target: str | Path,
+    engine: Engine,
+    *,
+    batch_size: int = 4,
+    progress: bool = True,
+) -> RunResult:
+    """Stylize every frame of ``source`` into ``target``, keeping frame rate, count and audio."""
+    source, target = Path(source), Path(target)
+    if target.exists() and source.exists() and target.resolve() == source.resolve():
+        raise OutputError(f"output would overwrite the input: {target}")
+    with VideoReader(source) as reader, VideoWriter(target, reader.info.fps, audio_from=source) as writer:
+        total = reader.info.frame_count or None
+        with tqdm(total=total, unit="frame", disable=not progress, desc=target.name, leave=False) as bar:
+            result = run_threaded(reader, engine.stylize, writer.write, batch_size=batch_size,
+                                  on_frames=bar.update)
+    return result
+
+
+def stylize_image_file(source: Path, target: Path, engine: Engine) -> None:
+    """One still: any format OpenCV reads in, the format of ``target``'s suffix out."""
+    image = cv2.imread(str(source), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"not an image OpenCV can read: {source}")
+    check_writable(target)
+    ok, data = cv2.imencode(target.suffix or ".png", engine.stylize(image))
+    if not ok:
+        raise OutputError(f"cannot encode {target.suffix!r} images: {target}")
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_bytes(data.tobytes())
+    os.replace(partial, target)

@@ -1,0 +1,281 @@
+"""Video files through PyAV: a lossless frame source and an H.264 sink that keeps the audio."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+
+from rtstyle.errors import InputError, OutputError
+
+log = logging.getLogger(__name__)
+
+# Audio codecs an MP4/MOV file can carry as they are; anything else is re-encoded to AAC.
+_MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
+_COPY_AUDIO = {".mp4": _MP4_AUDIO, ".m4v": _MP4_AUDIO, ".mov": _MP4_AUDIO | {"pcm_s16le", "pcm_s24le"},
+               ".mkv": None, ".webm": {"opus", "vorbis"}}  # None: any codec
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the first video stream of a file says about itself (coded size, before rotation)."""
+
+    width: int
+    height: int
+    fps: Fraction
+    frame_count: int  # from the header; 0 when the container does not say
+    has_audio: bool
+
+
+class VideoReader:
+    """Decodes every frame of a file, in order, as uint8 BGR H×W×3 (a lossless source).
+
+    Each frame's display rotation is applied to its pixels, so what comes out is upright.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"input not found: {self.path}")
+        try:
+            self._container = av.open(str(self.path))
+        except av.FFmpegError as exc:
+            raise InputError(f"not a video file: {self.path} ({exc.strerror or exc})") from exc
+        if not self._container.streams.video:
+            self._container.close()
+            raise InputError(f"no video stream in {self.path}")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"  # frame and slice threads in the decoder
+        self.info = self._read_info()
+        # MP4/MOV sample tables give the exact frame count; AVI and others only estimate it.
+        self._exact_count = "mp4" in self._container.format.name and self.info.frame_count > 0
+
+    def _read_info(self) -> VideoInfo:
+        s = self._stream
+        fps = s.average_rate or s.guessed_rate or s.base_rate
+        if not fps:
+            raise InputError(f"{self.path}: the video stream has no frame rate")
+        return VideoInfo(width=s.codec_context.width, height=s.codec_context.height, fps=Fraction(fps),
+                         frame_count=s.frames or 0, has_audio=bool(self._container.streams.audio))
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        count = 0
+        try:
+            for frame in self._container.decode(self._stream):
+                yield _upright(frame.to_ndarray(format="bgr24"), frame.rotation)
+                count += 1
+        except av.FFmpegError as exc:
+            raise InputError(f"{self.path}: the video is corrupt after frame {count} ({exc.strerror or exc})") from exc
+        if count == 0:
+            raise InputError(f"{self.path}: the video has no frames")
+        if self._exact_count and count < self.info.frame_count:
+            raise InputError(f"{self.path}: the video ended after {count} of {self.info.frame_count} frames "
+                             "(truncated or corrupt)")
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _upright(image: np.ndarray, rotation: float) -> np.ndarray:
+    """Apply a display matrix's rotation (degrees counter-clockwise, as PyAV reports it)."""
+    quarter_turns = round(rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(image, k=quarter_turns)) if quarter_turns else image
+
+
+class VideoWriter:
+    """H.264 (libx264, yuv420p) at a constant ``fps``, with the audio of ``audio_from`` kept.
+
+    Audio is copied packet for packet where the output container can hold its codec and
+    re-encoded to AAC otherwise, interleaved with the video as frames arrive. The file is
+    written beside ``path`` under a temporary name and renamed only by a clean ``close``: a
+    failed or interrupted run leaves no broken output. Odd sizes are padded to even by
+    repeating the last row or column (yuv420p needs even sizes).
+    """
+
+    def __init__(self, path: str | Path, fps: Fraction, *, audio_from: str | Path | None = None,
+                 crf: int = 18, preset: str = "fast"):
+        self.path = Path(path)
+        check_writable(self.path)
+        self.fps = Fraction(fps)
+        self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
+        self._audio_from = Path(audio_from) if audio_from else None
+        self._options = {"crf": str(crf), "preset": preset}
+        self._container: av.container.OutputContainer | None = None
+        self._video: av.video.stream.VideoStream | None = None
+        self._audio: _AudioTrack | None = None
+        self.size: tuple[int, int] | None = None
+        self.frames_written = 0
+
+    def write(self, image: np.ndarray) -> None:
+        """Append one uint8 BGR H×W×3 frame; the first frame fixes the size."""
+        if self._container is None:
+            self._open(image.shape[1], image.shape[0])
+        if image.shape[:2] != (self.size[1], self.size[0]):  # type: ignore[index]
+            raise OutputError(f"frame size changed from {self.size} to {image.shape[1::-1]}")
+        if image.shape[0] % 2 or image.shape[1] % 2:
+            image = np.pad(image, ((0, image.shape[0] % 2), (0, image.shape[1] % 2), (0, 0)), mode="edge")
+        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        frame.pts = self.frames_written
+        if self._audio:
+            self._audio.mux_until(self.frames_written / self.fps)
+        self._container.mux(self._video.encode(frame))  # type: ignore[union-attr]
+        self.frames_written += 1
+
+    def _open(self, width: int, height: int) -> None:
+        self.size = (width, height)
+        fmt = {".mkv": "matroska", ".mov": "mov", ".webm": "webm"}.get(self.path.suffix.lower(), "mp4")
+        try:
+            self._container = av.open(str(self.partial), mode="w", format=fmt)
+        except av.FFmpegError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._video = self._container.add_stream("libx264", rate=self.fps, options=self._options)
+        self._video.width, self._video.height = width + width % 2, height + height % 2
+        self._video.pix_fmt = "yuv420p"
+        self._video.codec_context.time_base = 1 / self.fps
+        if self._audio_from:
+            self._audio = _AudioTrack.open(self._audio_from, self._container, self.path.suffix.lower())
+
+    def close(self) -> None:
+        """Flush the encoders, close the file and give it its final name."""
+        if self._container is None:
+            raise OutputError(f"no frames to write to {self.path}")
+        self._container.mux(self._video.encode(None))  # type: ignore[union-attr]
+        if self._audio:
+            self._audio.mux_until(None)
+            self._audio.close()
+        self._container.close()
+        os.replace(self.partial, self.path)
+
+    def abort(self) -> None:
+        """Close without keeping anything."""
+        try:
+            if self._audio:
+                self._audio.close()
+            if self._container is not None:
+                self._container.close()
+        except av.FFmpegError:
+            log.debug("error while closing an aborted output", exc_info=True)
+        finally:
+            self.partial.unlink(missing_ok=True)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            try:
+                self.close()
+            except BaseException:
+                self.abort()
+                raise
+        else:
+            self.abort()
+
+
+class _AudioTrack:
+    """The audio streams of an input file, muxed into an output up to a given time."""
+
+    def __init__(self, source: av.container.InputContainer, pairs: list[tuple[av.stream.Stream, av.stream.Stream, bool]],
+                 output: av.container.OutputContainer):
+        self._source = source
+        self._pairs = {inp.index: (out, copy) for inp, out, copy in pairs}
+        self._output = output
+        self._packets = source.demux([inp for inp, _, _ in pairs])
+        self._pending: av.Packet | None = None
+        self._samples: dict[int, int] = {}
+        self._resamplers = {inp.index: av.AudioResampler(format="fltp", layout=out.layout, rate=inp.rate)
+                            for inp, out, copy in pairs if not copy}
+
+    @classmethod
+    def open(cls, path: Path, output: av.container.OutputContainer, suffix: str) -> _AudioTrack | None:
+        source = av.open(str(path))
+        if not source.streams.audio:
+            source.close()
+            return None
+        allowed = _COPY_AUDIO.get(suffix, _MP4_AUDIO)
+        pairs = []
+        for inp in source.streams.audio:
+            if allowed is None or inp.codec_context.codec.canonical_name in allowed:
+                pairs.append((inp, output.add_stream_from_template(inp), True))
+            else:
+                # AAC needs a named layout; "2 channels" (unspecified order) becomes stereo.
+                out = output.add_stream("aac", rate=inp.rate, layout=_named_layout(inp.layout))
+                pairs.append((inp, out, False))
+        return cls(source, pairs, output)
+
+    def mux_until(self, seconds: Fraction | None) -> None:
+        """Mux every audio packet that starts before ``seconds`` (``None``: all that is left)."""
+        while True:
+            packet = self._pending or next(self._packets, None)
+            self._pending = None
+            if packet is None:
+                break
+            if packet.dts is None and packet.size == 0:
+                continue  # the demuxer's end-of-stream marker
+            if seconds is not None and packet.pts is not None and packet.pts * packet.time_base > seconds + 1:
+                self._pending = packet
+                return
+            self._mux(packet)
+        self._flush()
+
+    def _flush(self) -> None:
+        """After the last packet: drain the resamplers and AAC encoders, once."""
+        for index, resampler in self._resamplers.items():
+            out = self._pairs[index][0]
+            for frame in resampler.resample(None):
+                self._encode(out, frame)
+            self._encode(out, None)
+        self._resamplers = {}
+
+    def _mux(self, packet: av.Packet) -> None:
+        out, copy = self._pairs[packet.stream.index]
+        if copy:
+            packet.stream = out
+            self._output.mux(packet)
+            return
+        for frame in packet.decode():
+            for resampled in self._resamplers[packet.stream.index].resample(frame):
+                self._encode(out, resampled)
+
+    def _encode(self, out: av.audio.stream.AudioStream, frame: av.AudioFrame | None) -> None:
+        if frame is not None:  # count samples: the source's own timestamps may not fit AAC's
+            frame.pts, frame.time_base = self._samples.get(out.index, 0), Fraction(1, frame.sample_rate)
+            self._samples[out.index] = frame.pts + frame.samples
+        self._output.mux(out.encode(frame))
+
+    def close(self) -> None:
+        self._source.close()
+
+
+_DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+def _named_layout(layout: av.AudioLayout) -> av.AudioLayout:
+    if "channels" not in layout.name:
+        return layout
+    return av.AudioLayout(_DEFAULT_LAYOUTS.get(len(layout.channels), "stereo"))
+
+
+def check_writable(path: Path) -> None:
+    """Fail early, with one line, when ``path`` cannot be created."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"output folder is not writable: {folder}")
+    if path.is_dir():
+        raise OutputError(f"output is a folder, not a file: {path}")
