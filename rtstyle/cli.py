@@ -38,10 +38,11 @@ def _show_progress(args: argparse.Namespace) -> bool:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    from rtstyle.pipeline import stylize_video
+    from rtstyle.pipeline import check_paths, stylize_video
 
     if args.batch < 1:
         raise InputError("--batch must be at least 1")
+    check_paths(args.input, args.output)
     engine = _engine(args)
     result = stylize_video(args.input, args.output, engine, batch_size=args.batch, progress=_show_progress(args))
     report = {"output": str(args.output), "frames": result.frames, "seconds": round(result.seconds, 3),
@@ -110,7 +111,8 @@ def _torch_command(module: str) -> Callable[[argparse.Namespace], int]:
         try:
             entry = __import__(module, fromlist=["main"])
         except ModuleNotFoundError as exc:
-            raise RtstyleError(f"this command needs PyTorch ({exc.name} is missing): pip install 'rtstyle[train]'") from exc
+            hint = "pip install 'rtstyle[train]'"
+            raise RtstyleError(f"this command needs PyTorch ({exc.name} is missing): {hint}") from exc
         return int(entry.main(args.rest))
     return run
 
@@ -147,8 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=cmd_demo)
 
-    for name, module, text in (("train", "export.train", "train a new style (needs PyTorch)"),
-                               ("convert", "export.convert", "convert a fast_neural_style .pth to ONNX (needs PyTorch)")):
+    torch_commands = (("train", "export.train", "train a new style (needs PyTorch)"),
+                      ("optimize", "export.optimize", "Gatys et al. optimisation of one still (needs PyTorch)"),
+                      ("convert", "export.convert", "turn a fast_neural_style .pth into ONNX (needs PyTorch)"))
+    for name, module, text in torch_commands:
         p = sub.add_parser(name, help=text, add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)
         p.set_defaults(run=_torch_command(module))

@@ -193,15 +193,24 @@ def stylize_video(
     progress: bool = True,
 ) -> RunResult:
     """Stylize every frame of ``source`` into ``target``, keeping frame rate, count and audio."""
-    source, target = Path(source), Path(target)
-    if target.exists() and source.exists() and target.resolve() == source.resolve():
-        raise OutputError(f"output would overwrite the input: {target}")
+    source, target = check_paths(source, target)
     with VideoReader(source) as reader, VideoWriter(target, reader.info.fps, audio_from=source) as writer:
         total = reader.info.frame_count or None
         with tqdm(total=total, unit="frame", disable=not progress, desc=target.name, leave=False) as bar:
             result = run_threaded(reader, engine.stylize, writer.write, batch_size=batch_size,
                                   on_frames=bar.update)
     return result
+
+
+def check_paths(source: str | Path, target: str | Path) -> tuple[Path, Path]:
+    """Cheap checks worth making before loading any model."""
+    source, target = Path(source), Path(target)
+    if not source.exists():
+        raise InputError(f"input not found: {source}")
+    check_writable(target)
+    if target.exists() and target.resolve() == source.resolve():
+        raise OutputError(f"output would overwrite the input: {target}")
+    return source, target
 
 
 def stylize_image_file(source: Path, target: Path, engine: Engine) -> None:

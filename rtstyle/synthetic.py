@@ -32,14 +32,16 @@ def scene(index: int, width: int, height: int) -> np.ndarray:
 
 def write_clip(path: str | Path, *, width: int = 320, height: int = 180, fps: Fraction | int = 25,
                frames: int = 25, audio: bool = True, codec: str = "libx264",
-               audio_codec: str = "aac", channels: str = "stereo", rotation: int = 0) -> Path:
+               audio_codec: str = "aac", channels: str = "stereo", rotation: int = 0,
+               faststart: bool = False, pix_fmt: str = "yuv420p") -> Path:
     """Write ``frames`` frames of :func:`scene` (and a 440 Hz tone as long as the video)."""
     path = Path(path)
     fps = Fraction(fps)
-    with av.open(str(path), mode="w") as container:
+    options = {"movflags": "faststart"} if faststart else {}  # index first: a cut file still opens
+    with av.open(str(path), mode="w", options=options) as container:
         video = container.add_stream(codec, rate=fps)
         video.width, video.height = width, height
-        video.pix_fmt = "yuv420p"
+        video.pix_fmt = pix_fmt  # yuv444p allows odd sizes
         if rotation:
             video.set_display_rotation(rotation)
         tone = container.add_stream(audio_codec, rate=48000, layout=channels) if audio else None

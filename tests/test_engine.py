@@ -1,0 +1,98 @@
+"""Engine: any frame size in, the same size out; batching, styles, providers."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from rtstyle.engine import Engine, EngineConfig
+from rtstyle.errors import InputError, ProviderError
+
+
+@pytest.fixture()
+def engine(tiny_models: list[str]) -> Engine:
+    return Engine(tiny_models, EngineConfig(device="cpu"))
+
+
+def _frames(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (5, 7), (16, 16), (37, 53), (120, 67), (64, 36), (180, 320)])
+def test_output_has_the_input_size(engine: Engine, h: int, w: int) -> None:
+    frames = _frames(2, h, w)
+    out = engine.stylize(frames)
+    assert out.shape == frames.shape and out.dtype == np.uint8
+    assert not np.array_equal(out, frames)
+
+
+def test_single_frame_in_single_frame_out(engine: Engine) -> None:
+    frame = _frames(1, 30, 40)[0]
+    assert engine.stylize(frame).shape == frame.shape
+
+
+def test_batched_equals_one_by_one(engine: Engine) -> None:
+    frames = _frames(4, 48, 64)
+    batched = engine.stylize(frames)
+    single = np.stack([engine.stylize(f) for f in frames])
+    np.testing.assert_array_equal(batched, single)
+
+
+def test_switching_style_changes_output_without_reloading(engine: Engine, tiny_models: list[str]) -> None:
+    frames = _frames(1, 32, 32)
+    sessions = dict(engine._sessions)
+    first = engine.stylize(frames)
+    assert engine.select(1) == tiny_models[1]
+    second = engine.stylize(frames)
+    assert not np.array_equal(first, second)
+    assert engine._sessions == sessions  # the same session objects: nothing was reloaded
+    assert engine.select(tiny_models[0]) == tiny_models[0]
+    np.testing.assert_array_equal(engine.stylize(frames), first)
+
+
+def test_scale_keeps_the_output_size(tiny_models: list[str]) -> None:
+    engine = Engine(tiny_models[:1], EngineConfig(device="cpu", scale=0.5))
+    frames = _frames(2, 90, 160)
+    assert engine.stylize(frames).shape == frames.shape
+
+
+def test_fp16_graph_agrees_with_fp32(tiny_models: list[str]) -> None:
+    frames = _frames(2, 64, 96)
+    fp32 = Engine(tiny_models[:1], EngineConfig(device="cpu", precision="fp32")).stylize(frames)
+    fp16 = Engine(tiny_models[:1], EngineConfig(device="cpu", precision="fp16")).stylize(frames)
+    assert np.abs(fp32.astype(int) - fp16.astype(int)).mean() < 1.0
+
+
+@pytest.mark.parametrize("bad", [np.zeros((8, 8, 3), np.float32), np.zeros((1, 8, 8, 4), np.uint8),
+                                 np.zeros((8, 8), np.uint8)])
+def test_bad_frames_are_rejected(engine: Engine, bad: np.ndarray) -> None:
+    with pytest.raises(InputError, match="uint8 N×H×W×3 BGR"):
+        engine.stylize(bad)
+
+
+def test_unknown_style_selection(engine: Engine) -> None:
+    with pytest.raises(InputError, match="not loaded"):
+        engine.select("nope")
+
+
+def test_auto_on_cpu_machine_picks_cpu(tiny_models: list[str]) -> None:
+    engine = Engine(tiny_models[:1])
+    assert engine.provider in ort.get_available_providers()
+    if engine.provider == "CPUExecutionProvider":
+        assert engine.precision == "fp32"
+
+
+@pytest.mark.parametrize("device", ["cuda", "tensorrt"])
+def test_asked_for_gpu_provider_that_cannot_load_is_an_error(tiny_models: list[str], device: str) -> None:
+    try:
+        engine = Engine(tiny_models[:1], EngineConfig(device=device))
+    except ProviderError as exc:
+        assert f"--device {device}" in str(exc) and "ExecutionProvider" in str(exc)
+    else:  # a machine with a working GPU provider
+        assert engine.provider.lower().startswith(device[:4])
+
+
+def test_unknown_device_is_an_error() -> None:
+    with pytest.raises(ProviderError, match="unknown device"):
+        EngineConfig(device="tpu")

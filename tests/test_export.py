@@ -1,0 +1,94 @@
+"""Export contract: onnxruntime matches PyTorch, fp16 stays correct, checkpoints convert."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from export.convert import main as convert_main  # noqa: E402
+from export.onnx_export import export_onnx  # noqa: E402
+from export.transformer_net import FramesModel, TransformerNet  # noqa: E402
+from rtstyle.engine import Engine, EngineConfig  # noqa: E402
+from rtstyle.models import StyleInfo  # noqa: E402
+from rtstyle.synthetic import scene  # noqa: E402
+
+
+def _net(seed: int = 0, gain: float = 1.0) -> TransformerNet:
+    torch.manual_seed(seed)
+    net = TransformerNet().eval()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.mul_(gain)
+            if isinstance(m, torch.nn.InstanceNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+        net.deconv3.conv2d.bias.fill_(128.0)
+    return net
+
+
+def _photo_batch() -> np.ndarray:
+    return np.stack([scene(i * 7, 96, 64) for i in range(2)])
+
+
+def _run(path: Path, precision: str, frames: np.ndarray) -> np.ndarray:
+    return Engine([StyleInfo.from_file(path)], EngineConfig(device="cpu", precision=precision)).stylize(frames)
+
+
+def test_onnxruntime_matches_pytorch(tmp_path: Path) -> None:
+    net = _net()
+    path = export_onnx(net, tmp_path / "m.onnx", precision="fp32")
+    frames = _photo_batch()
+    with torch.no_grad():
+        want = FramesModel(net)(torch.from_numpy(frames)).numpy()
+    got = _run(path, "fp32", frames)
+    diff = np.abs(got.astype(int) - want.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01  # stated tolerance: rounding only
+
+
+def test_fp16_keeps_instance_norm_correct_with_large_activations(tmp_path: Path) -> None:
+    """Activations here exceed 256, so their squares overflow fp16; the norm must stay fp32."""
+    net = _net(gain=8.0)
+    with torch.no_grad():
+        assert net.conv1(torch.from_numpy(_photo_batch()).permute(0, 3, 1, 2).float()).abs().max() > 300
+    fp32_path = export_onnx(net, tmp_path / "a.onnx", precision="fp32")
+    fp16_path = export_onnx(net, tmp_path / "b.onnx", precision="fp16")
+    assert fp16_path.stat().st_size < 0.6 * fp32_path.stat().st_size
+    frames = _photo_batch()
+    reference = _run(fp32_path, "fp32", frames).astype(int)
+    fp16 = _run(fp16_path, "fp16", frames).astype(int)
+    assert np.abs(fp16 - reference).mean() < 2.0  # stated tolerance: mean error under 2 of 255
+    norms = [n for n in onnx.load(str(fp16_path)).graph.node if n.op_type == "InstanceNormalization"]
+    assert norms and all("cast" in n.input[0].lower() for n in norms)
+
+
+def test_metadata_and_dynamic_axes(tmp_path: Path) -> None:
+    path = export_onnx(_net(), tmp_path / "m.onnx", metadata={"style": "x", "painting": "P", "year": "1900",
+                                                              "training": {"steps": 3}})
+    model = onnx.load(str(path))
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["style"] == "x" and props["variant"] == "full" and props["training"] == '{"steps": 3}'
+    dims = [d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims[:3] == ["batch", "height", "width"] and model.graph.input[0].type.tensor_type.elem_type == 2
+
+
+def test_convert_fast_neural_style_checkpoint(tmp_path: Path, capsys) -> None:
+    net = _net(seed=3)
+    state = dict(net.state_dict())
+    for i in range(1, 6):  # what old pytorch/examples checkpoints carry
+        state[f"in{i}.running_mean"] = torch.zeros(8)
+        state[f"in{i}.running_var"] = torch.ones(8)
+    torch.save(state, tmp_path / "candy.pth")
+    assert convert_main([str(tmp_path / "candy.pth"), str(tmp_path / "candy.onnx"), "--precision", "fp32",
+                         "--meta", "painting=Candy"]) == 0
+    info = StyleInfo.from_file(tmp_path / "candy.onnx")
+    assert info.name == "candy" and info.metadata["painting"] == "Candy"
+    frames = _photo_batch()
+    with torch.no_grad():
+        want = FramesModel(net)(torch.from_numpy(frames)).numpy().astype(int)
+    assert np.abs(_run(tmp_path / "candy.onnx", "fp32", frames).astype(int) - want).max() <= 1

@@ -1,0 +1,84 @@
+"""The threaded pipeline: order kept, and an error in any stage stops all of them, no hang."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import Iterator
+
+import numpy as np
+import pytest
+
+from rtstyle.pipeline import batched, run_threaded
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def _frames(n: int | None = None, shape: tuple[int, int] = (4, 6)) -> Iterator[np.ndarray]:
+    counter = itertools.count() if n is None else range(n)
+    for i in counter:
+        yield np.full((*shape, 3), i % 256, np.uint8)
+
+
+def test_every_frame_arrives_in_order() -> None:
+    written: list[int] = []
+    result = run_threaded(_frames(23), lambda b: b + 1, lambda f: written.append(int(f[0, 0, 0])), batch_size=4)
+    assert result.frames == 23 and written == [i + 1 for i in range(23)]
+
+
+def test_batches_split_when_the_size_changes() -> None:
+    frames = [np.zeros((2, 2, 3), np.uint8)] * 3 + [np.zeros((4, 2, 3), np.uint8)] * 2
+    assert [b.shape for b in batched(frames, 2)] == [(2, 2, 2, 3), (1, 2, 2, 3), (2, 4, 2, 3)]
+
+
+def _slow_write(f: np.ndarray) -> None:
+    time.sleep(0.001)
+
+
+def _raise_after(n: int):
+    count = itertools.count()
+
+    def stage(x):
+        if next(count) >= n:
+            raise Boom("stage failed")
+        return x
+    return stage
+
+
+def _failing_source() -> Iterator[np.ndarray]:
+    yield from _frames(5)
+    raise Boom("decoder failed")
+
+
+STAGES = {  # which stage raises; the source is endless unless the source itself fails
+    "decode": dict(frames=_failing_source, stylize=lambda b: b, write=_slow_write),
+    "stylize": dict(frames=lambda: _frames(None), stylize=_raise_after(3), write=_slow_write),
+    "encode": dict(frames=lambda: _frames(None), stylize=lambda b: b, write=_raise_after(7)),
+}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_an_error_in_any_stage_surfaces_once_without_hanging(stage: str) -> None:
+    parts = STAGES[stage]
+    before = threading.active_count()
+    started = time.monotonic()
+    with pytest.raises(Boom):
+        run_threaded(parts["frames"](), parts["stylize"], parts["write"], batch_size=2, queue_batches=2)
+    assert time.monotonic() - started < 10  # a deadlock would hang here forever
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() == before  # every stage thread has ended
+
+
+def test_ctrl_c_in_inference_stops_the_other_stages() -> None:
+    def interrupt(batch: np.ndarray) -> np.ndarray:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_threaded(_frames(None), interrupt, _slow_write, batch_size=2, queue_batches=2)
+    time.sleep(0.5)
+    assert not [t for t in threading.enumerate() if t.name.startswith("rtstyle-")]

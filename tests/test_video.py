@@ -1,0 +1,220 @@
+"""`rtstyle video`/`image`/`demo`: what a user notices in the output file and on the terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from rtstyle.cli import main
+from rtstyle.video import VideoReader
+from tests.conftest import SHARED, needs_shared
+
+
+def _streams(path: Path) -> dict[str, object]:
+    """Decoded frame count, frame rate, and (codec, channels, seconds) of each audio stream."""
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        frames, fps = sum(1 for _ in c.decode(v)), v.average_rate
+    audio = []
+    with av.open(str(path)) as c:
+        for a in c.streams.audio:
+            samples = sum(f.samples for f in c.decode(a))
+            audio.append((a.codec_context.name, len(a.layout.channels), samples / a.rate))
+            c.seek(0)
+    return {"frames": frames, "fps": fps, "audio": audio}
+
+
+def _first_frame(path: Path) -> np.ndarray:
+    with VideoReader(path) as r:
+        return next(iter(r))
+
+
+CASES = [  # name, write_clip options
+    ("plain.mp4", dict(width=64, height=48, fps=25, frames=12)),
+    ("ntsc_odd.mp4", dict(width=65, height=49, fps=Fraction(30000, 1001), frames=10, pix_fmt="yuv444p")),
+    ("portrait_51.mov", dict(width=48, height=96, fps=24, frames=8, channels="5.1")),
+    ("pcm.mkv", dict(width=64, height=48, fps=10, frames=6, audio_codec="pcm_s16le")),
+    ("mpeg4_mp3.avi", dict(width=80, height=64, fps=15, frames=9, codec="mpeg4", audio_codec="mp3")),
+    ("silent.mp4", dict(width=32, height=32, fps=50, frames=5, audio=False)),
+]
+
+
+@pytest.mark.parametrize("name, options", CASES, ids=[c[0] for c in CASES])
+def test_video_keeps_frames_rate_and_audio(tiny_models, clip, tmp_path: Path, name: str, options: dict) -> None:
+    source = clip(name, **options)
+    target = tmp_path / "out.mp4"
+    assert main(["video", str(source), str(target), "--quiet", "--batch", "3"]) == 0
+    got, want = _streams(target), _streams(source)
+    assert got["frames"] == options["frames"]
+    assert got["fps"] == Fraction(options["fps"])
+    assert len(got["audio"]) == len(want["audio"])
+    for (_, channels_out, seconds_out), (_, channels_in, seconds_in) in zip(got["audio"], want["audio"]):
+        assert channels_out == channels_in
+        assert abs(seconds_out - seconds_in) < 0.05
+    out, inp = _first_frame(target), _first_frame(source)
+    assert out.shape[:2] == (inp.shape[0] + inp.shape[0] % 2, inp.shape[1] + inp.shape[1] % 2)
+    assert np.abs(out[: inp.shape[0], : inp.shape[1]].astype(int) - inp).mean() > 20  # it was stylized
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "out.mp4"])  # no leftovers
+
+
+def test_audio_is_copied_not_reencoded_when_mp4_can_hold_it(tiny_models, clip, tmp_path: Path) -> None:
+    source = clip("in.mp4", width=32, height=32, frames=10)
+    target = tmp_path / "out.mp4"
+    assert main(["video", str(source), str(target), "--quiet"]) == 0
+    with av.open(str(source)) as a, av.open(str(target)) as b:
+        assert [p.size for p in a.demux(audio=0)][:-1] == [p.size for p in b.demux(audio=0)][:-1]
+
+
+def test_rotation_metadata_is_applied(tiny_models, clip, tmp_path: Path) -> None:
+    source = clip("rot.mp4", width=64, height=32, frames=3, rotation=90, audio=False)
+    target = tmp_path / "out.mp4"
+    assert main(["video", str(source), str(target), "--quiet"]) == 0
+    assert _first_frame(target).shape[:2] == (64, 32)
+
+
+def test_json_result(tiny_models, clip, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = clip("in.mp4", width=32, height=32, frames=7)
+    assert main(["video", str(source), str(tmp_path / "o.mp4"), "--json", "--style", tiny_models[1]]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["frames"] == 7 and result["style"] == tiny_models[1] and result["fps"] > 0
+    assert result["provider"] == "CPUExecutionProvider" or "GPU" in sys.argv[0] or result["provider"]
+    assert set(result["stage_seconds"]) == {"decode", "stylize", "encode"}
+
+
+def test_styles_differ(tiny_models, clip, tmp_path: Path) -> None:
+    source = clip("in.mp4", width=32, height=32, frames=2, audio=False)
+    frames = []
+    for style in tiny_models[:2]:
+        assert main(["video", str(source), str(tmp_path / f"{style}.mp4"), "--quiet", "--style", style]) == 0
+        frames.append(_first_frame(tmp_path / f"{style}.mp4"))
+    assert np.abs(frames[0].astype(int) - frames[1]).mean() > 10
+
+
+def _not_a_video(tmp: Path) -> Path:
+    path = tmp / "notes.mp4"
+    path.write_text("hello, not a video")
+    return path
+
+
+def _truncated(tmp: Path) -> Path:
+    from rtstyle.synthetic import write_clip
+
+    path = write_clip(tmp / "cut.mp4", width=64, height=48, frames=40, audio=False, faststart=True)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 6 // 10])
+    return path
+
+
+def _audio_only(tmp: Path) -> Path:
+    path = tmp / "sound.m4a"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("aac", rate=48000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        c.mux(s.encode(frame))
+        c.mux(s.encode(None))
+    return path
+
+
+BAD_INPUTS = [  # id, make input, extra args, message
+    ("missing", lambda t: t / "nope.mp4", [], "input not found"),
+    ("not a video", _not_a_video, [], "not a video file"),
+    ("no video stream", _audio_only, [], "no video stream"),
+    ("truncated", _truncated, [], "truncated or corrupt"),
+    ("unknown style", None, ["--style", "vermeer"], "unknown style 'vermeer'"),
+    ("missing output folder", None, ["OUT=missing/dir/out.mp4"], "output folder does not exist"),
+    ("output is a folder", None, ["OUT=."], "output is a folder"),
+    ("same file", None, ["OUT=in.mp4"], "overwrite the input"),
+    ("bad batch", None, ["--batch", "0"], "--batch must be at least 1"),
+]
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input_is_one_line_and_nonzero(tiny_models, clip, tmp_path: Path, capsys, case) -> None:
+    _, make, extra, message = case
+    source = make(tmp_path) if make else clip("in.mp4", width=32, height=32, frames=4)
+    target = tmp_path / "out.mp4"
+    args = [a for a in extra if not a.startswith("OUT=")]
+    for a in extra:
+        if a.startswith("OUT="):
+            target = tmp_path / a[4:]
+    before = sorted(os.listdir(tmp_path))
+    code = main(["video", str(source), str(target), "--quiet", *args])
+    err = capsys.readouterr().err.strip()
+    assert code != 0
+    assert err.startswith("rtstyle: error: ") and message in err and "\n" not in err
+    assert sorted(os.listdir(tmp_path)) == before  # nothing written, nothing left behind
+
+
+def test_failure_halfway_leaves_no_output(tiny_models, clip, tmp_path: Path, monkeypatch) -> None:
+    from rtstyle.engine import Engine
+
+    calls = {"n": 0}
+    original = Engine.stylize
+
+    def flaky(self, frames, style=None):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # what Ctrl-C does in the middle of inference
+        return original(self, frames, style)
+
+    monkeypatch.setattr(Engine, "stylize", flaky)
+    source = clip("in.mp4", width=32, height=32, frames=20)
+    assert main(["video", str(source), str(tmp_path / "out.mp4"), "--quiet", "--batch", "2"]) == 130
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_console_script_exit_code_and_stderr(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "rtstyle", "video", str(tmp_path / "x.mp4"), str(tmp_path / "y.mp4")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"rtstyle: error: input not found: {tmp_path / 'x.mp4'}"]
+
+
+def test_image_file_and_folder(tiny_models, tmp_path: Path) -> None:
+    import cv2
+
+    from rtstyle.synthetic import scene
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, (w, h) in enumerate([(64, 48), (33, 71)]):
+        cv2.imwrite(str(photos / f"p{i}.png"), scene(i, w, h))
+    assert main(["image", str(photos / "p0.png"), str(tmp_path / "one.jpg"), "--quiet"]) == 0
+    assert cv2.imread(str(tmp_path / "one.jpg")).shape == (48, 64, 3)
+    assert main(["image", str(photos), str(tmp_path / "out"), "--quiet"]) == 0
+    outs = {p.name: cv2.imread(str(p)).shape for p in (tmp_path / "out").iterdir()}
+    assert outs == {"p0.png": (48, 64, 3), "p1.png": (71, 33, 3)}
+
+
+def test_styles_command_lists_metadata(tiny_models, capsys) -> None:
+    assert main(["styles", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [s["name"] for s in listed] == tiny_models
+    assert listed[0]["title"] == "Tiny tiny_a — random weights (2026)"
+
+
+def test_demo_needs_nothing_but_a_style(tiny_models, tmp_path: Path) -> None:
+    target = tmp_path / "demo.mp4"
+    assert main(["demo", str(target), "--quiet"]) == 0
+    got = _streams(target)
+    assert got["frames"] == 75 and got["fps"] == 25 and len(got["audio"]) == 1
+
+
+@needs_shared
+def test_real_clip_with_51_audio(tiny_models, tmp_path: Path) -> None:
+    source = SHARED / "data" / "video" / "big_buck_bunny_720p_5s.mp4"
+    target = tmp_path / "bbb.mp4"
+    assert main(["video", str(source), str(target), "--quiet", "--scale", "0.25"]) == 0
+    got = _streams(target)
+    assert got["frames"] == 132 and got["fps"] == 25
+    assert [(codec, channels) for codec, channels, _ in got["audio"]] == [("aac", 6)]
+    assert _first_frame(target).shape == (720, 1280, 3)
