@@ -14,6 +14,7 @@ from rtstyle import __version__
 from rtstyle.engine import DEVICES, Engine, EngineConfig
 from rtstyle.errors import InputError, RtstyleError
 from rtstyle.models import default_style, find_style, installed_styles
+from rtstyle.temporal import Stabilizer, StabilizerConfig
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -44,10 +45,13 @@ def cmd_video(args: argparse.Namespace) -> int:
         raise InputError("--batch must be at least 1")
     check_paths(args.input, args.output)
     engine = _engine(args)
-    result = stylize_video(args.input, args.output, engine, batch_size=args.batch, progress=_show_progress(args))
+    stabilizer = Stabilizer(StabilizerConfig(strength=args.stabilize_strength)) if args.stabilize else None
+    result = stylize_video(args.input, args.output, engine, batch_size=args.batch, stabilizer=stabilizer,
+                           progress=_show_progress(args))
     report = {"output": str(args.output), "frames": result.frames, "seconds": round(result.seconds, 3),
               "fps": round(result.fps, 2), "provider": engine.provider, "precision": engine.precision,
-              "style": engine.style, "stage_seconds": {k: round(v, 3) for k, v in vars(result.times).items()}}
+              "style": engine.style, "stabilize": args.stabilize,
+              "stage_seconds": {k: round(v, 3) for k, v in vars(result.times).items()}}
     if args.json:
         print(json.dumps(report))
     elif not args.quiet:
@@ -100,7 +104,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     engine = _engine(args)
     with tempfile.TemporaryDirectory() as tmp:
         clip = write_clip(Path(tmp) / "demo-input.mp4", width=640, height=360, fps=25, frames=75)
-        result = stylize_video(clip, args.output, engine, batch_size=4, progress=_show_progress(args))
+        result = stylize_video(clip, args.output, engine, batch_size=4, stabilizer=Stabilizer(),
+                               progress=_show_progress(args))
     print(f"wrote {args.output}: {result.frames} frames of a synthetic scene in {engine.style} "
           f"({result.fps:.1f} fps on {engine.provider})")
     return 0
@@ -128,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="output video (.mp4, .mov or .mkv)")
     _engine_options(p)
     p.add_argument("--batch", type=int, default=4, help="frames per inference call")
+    p.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=True,
+                   help="blend the previous output along the optical flow against flicker (default: on)")
+    p.add_argument("--stabilize-strength", type=float, default=StabilizerConfig().strength, metavar="W",
+                   help="weight of the previous output where the flow is reliable, 0–1")
     p.add_argument("--json", action="store_true", help="print a JSON result on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=cmd_video)

@@ -28,6 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rtstyle.errors import InputError, OutputError
+from rtstyle.temporal import Stabilizer
 from rtstyle.video import VideoReader, VideoWriter, check_writable
 
 if TYPE_CHECKING:
@@ -190,16 +191,24 @@ def stylize_video(
     engine: Engine,
     *,
     batch_size: int = 4,
+    stabilizer: Stabilizer | None = None,
     progress: bool = True,
 ) -> RunResult:
     """Stylize every frame of ``source`` into ``target``, keeping frame rate, count and audio."""
     source, target = check_paths(source, target)
+    stylize = engine.stylize if stabilizer is None else _stabilized(engine, stabilizer)
     with VideoReader(source) as reader, VideoWriter(target, reader.info.fps, audio_from=source) as writer:
         total = reader.info.frame_count or None
         with tqdm(total=total, unit="frame", disable=not progress, desc=target.name, leave=False) as bar:
-            result = run_threaded(reader, engine.stylize, writer.write, batch_size=batch_size,
-                                  on_frames=bar.update)
+            result = run_threaded(reader, stylize, writer.write, batch_size=batch_size, on_frames=bar.update)
     return result
+
+
+def _stabilized(engine: Engine, stabilizer: Stabilizer) -> Callable[[np.ndarray], np.ndarray]:
+    def stylize(batch: np.ndarray) -> np.ndarray:
+        out = engine.stylize(batch)
+        return np.stack([stabilizer.process(f, o) for f, o in zip(batch, out, strict=True)])
+    return stylize
 
 
 def check_paths(source: str | Path, target: str | Path) -> tuple[Path, Path]:

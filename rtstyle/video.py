@@ -189,8 +189,8 @@ class VideoWriter:
 class _AudioTrack:
     """The audio streams of an input file, muxed into an output up to a given time."""
 
-    def __init__(self, source: av.container.InputContainer, pairs: list[tuple[av.stream.Stream, av.stream.Stream, bool]],
-                 output: av.container.OutputContainer):
+    def __init__(self, source: av.container.InputContainer,
+                 pairs: list[tuple[av.stream.Stream, av.stream.Stream, bool]], output: av.container.OutputContainer):
         self._source = source
         self._pairs = {inp.index: (out, copy) for inp, out, copy in pairs}
         self._output = output

@@ -56,7 +56,7 @@ def test_video_keeps_frames_rate_and_audio(tiny_models, clip, tmp_path: Path, na
     assert got["frames"] == options["frames"]
     assert got["fps"] == Fraction(options["fps"])
     assert len(got["audio"]) == len(want["audio"])
-    for (_, channels_out, seconds_out), (_, channels_in, seconds_in) in zip(got["audio"], want["audio"]):
+    for (_, channels_out, seconds_out), (_, channels_in, seconds_in) in zip(got["audio"], want["audio"], strict=True):
         assert channels_out == channels_in
         assert abs(seconds_out - seconds_in) < 0.05
     out, inp = _first_frame(target), _first_frame(source)

@@ -1,0 +1,551 @@
+"""The live window: its state machine and threads without a display, then the real window under Xvfb.
+
+Run as a script, this file is the Xvfb tests' driver: it opens the real window in its own process
+(Qt ends a process whose X server goes away, so the window never lives inside pytest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import select
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from rtstyle import webcam
+from rtstyle.errors import InputError, OutputError, RtstyleError
+from rtstyle.video import VideoReader
+from rtstyle.webcam import HOTKEYS, Action, Look, LiveSettings, Mode, PickStyle, Shown, View, run_live, step
+
+SIZE = (64, 48)
+
+
+# --- fakes: a camera, an engine and a display that presses keys ---------------------------------
+
+
+class FakeCamera(webcam.SyntheticSource):
+    """The synthetic scene at a high rate; ``unplug_after`` frames it fails every read, as a
+    camera pulled out mid-run does; ``blank`` never sends a frame."""
+
+    def __init__(self, *, fps: float = 200.0, unplug_after: int | None = None, blank: bool = False):
+        super().__init__(size=SIZE, fps=fps)
+        self.name = "fake camera"
+        self.unplug_after = 0 if blank else unplug_after
+        self.closed = False
+
+    def read(self) -> np.ndarray | None:
+        if self.unplug_after is not None and self.index >= self.unplug_after:
+            time.sleep(0.005)
+            return None
+        return super().read()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeEngine:
+    """Adds a different constant per style, optionally slowly; or raises."""
+
+    provider = "CPUExecutionProvider"
+    style_names = ["a", "b", "c"]
+
+    def __init__(self, *, seconds: float = 0.0, error: Exception | None = None):
+        self.seconds, self.error = seconds, error
+
+    def stylize(self, frame: np.ndarray, style: str | None = None) -> np.ndarray:
+        if self.error:
+            raise self.error
+        time.sleep(self.seconds)
+        return frame + np.uint8(40 * (1 + self.style_names.index(style or "a")))
+
+
+@dataclass
+class ScriptedDisplay:
+    """Presses ``keys`` one by one, each once ``every`` new frames were shown since the last;
+    logs ("key", code) and ("shown", Shown) in order (the latter through ``on_shown``)."""
+
+    keys: Sequence[int | str]
+    every: int = 3
+    events: list[tuple[str, object]] = field(default_factory=list)
+    fullscreen: list[bool] = field(default_factory=list)
+    opened: bool = False
+    _since: int = 0
+
+    def __enter__(self) -> ScriptedDisplay:
+        self.opened = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.opened = False
+
+    def show(self, image: np.ndarray) -> None:
+        self._since += 1
+
+    def on_shown(self, shown: Shown) -> None:
+        self.events.append(("shown", shown))
+
+    def poll_key(self, wait_ms: int) -> int:
+        if self._since < self.every or len(self.keys) == self.pressed:
+            return -1
+        key = self.keys[self.pressed]
+        code = ord(key) if isinstance(key, str) else key
+        self.events.append(("key", code))
+        self._since = 0
+        return code
+
+    @property
+    def pressed(self) -> int:
+        return sum(kind == "key" for kind, _ in self.events)
+
+    def shown_after(self, n_keys: int) -> list[Shown]:
+        """Frames shown after the ``n_keys``-th key press (and before the next)."""
+        out, seen = [], 0
+        for kind, item in self.events:
+            seen += kind == "key"
+            if kind == "shown" and seen == n_keys:
+                out.append(item)
+        return out  # type: ignore[return-value]
+
+    def is_open(self) -> bool:
+        return self.opened
+
+    def set_fullscreen(self, on: bool) -> None:
+        self.fullscreen.append(on)
+
+
+def live(source: webcam.FrameSource, engine: object, display: ScriptedDisplay, **settings: object
+         ) -> webcam.LiveResult:
+    return run_live(source, engine, display, LiveSettings(**settings), on_shown=display.on_shown)  # type: ignore[arg-type]
+
+
+@pytest.fixture()
+def engine(tiny_models: list[str]):
+    from rtstyle.engine import Engine, EngineConfig
+
+    return Engine(tiny_models, EngineConfig(device="cpu", threads=1))
+
+
+def close_to(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and int(np.abs(a.astype(np.int16) - b).max()) <= 2
+
+
+# --- the state machine ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "command"), [
+    (ord("1"), PickStyle(0)), (ord("9"), PickStyle(8)), (ord("n"), Action.NEXT_STYLE), (ord("N"), Action.NEXT_STYLE),
+    (ord("p"), Action.PREV_STYLE), (65363, Action.NEXT_STYLE), (65361, Action.PREV_STYLE),
+    (2555904, Action.NEXT_STYLE), (ord(" "), Action.TOGGLE_ORIGINAL), (ord("c"), Action.COMPARE),
+    (ord("+"), Action.STRONGER), (ord("="), Action.STRONGER), (ord("-"), Action.WEAKER), (ord("s"), Action.SNAPSHOT),
+    (ord("r"), Action.RECORD), (ord("f"), Action.FULLSCREEN), (ord("h"), Action.HUD), (ord("q"), Action.QUIT),
+    (27, Action.QUIT),
+])
+def test_hotkey_table(key: int, command: object) -> None:
+    assert HOTKEYS[key] == command
+
+
+V = View(look=Look(style=1))
+
+
+@pytest.mark.parametrize(("view", "command", "after"), [
+    (V, PickStyle(2), View(look=Look(style=2))),
+    (V, PickStyle(3), V),  # only three styles loaded
+    (V, Action.NEXT_STYLE, View(look=Look(style=2))),
+    (View(look=Look(style=2)), Action.NEXT_STYLE, View(look=Look(style=0))),
+    (View(look=Look(style=0)), Action.PREV_STYLE, View(look=Look(style=2))),
+    (V, Action.TOGGLE_ORIGINAL, View(look=Look(style=1, mode=Mode.ORIGINAL))),
+    (View(look=Look(style=1, mode=Mode.ORIGINAL)), Action.TOGGLE_ORIGINAL, V),
+    (View(look=Look(style=1, mode=Mode.ORIGINAL)), Action.NEXT_STYLE, View(look=Look(style=2))),
+    (V, Action.COMPARE, View(look=Look(style=1, mode=Mode.COMPARE))),
+    (View(look=Look(style=1, mode=Mode.COMPARE)), PickStyle(0), View(look=Look(style=0, mode=Mode.COMPARE))),
+    (V, Action.WEAKER, View(look=Look(style=1, strength=0.9))),
+    (V, Action.STRONGER, V),
+    (View(look=Look(style=1, strength=0.0)), Action.WEAKER, View(look=Look(style=1, strength=0.0))),
+    (V, Action.HUD, View(look=Look(style=1), hud=False)),
+    (V, Action.FULLSCREEN, View(look=Look(style=1), fullscreen=True)),
+    (V, Action.RECORD, View(look=Look(style=1), recording=True)),
+    (V, Action.SNAPSHOT, V),
+    (V, Action.QUIT, View(look=Look(style=1), quit=True)),
+])
+def test_step(view: View, command: webcam.Command, after: View) -> None:
+    assert step(view, command, n_styles=3) == after
+
+
+def test_strength_steps_down_to_the_original_and_back() -> None:
+    view = V
+    for _ in range(12):
+        view = step(view, Action.WEAKER, 3)
+    assert view.look.strength == 0.0
+    for _ in range(3):
+        view = step(view, Action.STRONGER, 3)
+    assert view.look.strength == 0.3
+
+
+def test_render_modes() -> None:
+    frame = webcam.scene(0, *SIZE)
+    inverted = lambda f: 255 - f  # noqa: E731
+    assert render_is(frame, Look(0, Mode.ORIGINAL), inverted, frame)
+    assert render_is(frame, Look(0), inverted, 255 - frame)
+    assert render_is(frame, Look(0, strength=0.0), inverted, frame)
+    compare = webcam.render(frame, Look(0, Mode.COMPARE), inverted)
+    assert compare.shape == frame.shape
+    left, right = compare[12:36, :32].astype(int), compare[12:36, 32:].astype(int)
+    assert np.abs(left + right - 255).mean() < 3  # the original beside its inverse
+
+
+def render_is(frame: np.ndarray, look: Look, stylize: Callable[[np.ndarray], np.ndarray], want: np.ndarray) -> bool:
+    return close_to(webcam.render(frame, look, stylize), want)
+
+
+def test_hud_draws_on_a_copy() -> None:
+    frame = webcam.scene(0, 320, 180)
+    out = webcam.draw_hud(frame, ["1/3 tiny_a", "30.0 fps  5 ms  CPU"], recording=True)
+    assert out.shape == frame.shape and not np.array_equal(out, frame)
+    assert np.array_equal(frame, webcam.scene(0, 320, 180))
+
+
+@pytest.mark.parametrize(("text", "size"), [("640x480", (640, 480)), ("1280X720", (1280, 720))])
+def test_parse_size(text: str, size: tuple[int, int]) -> None:
+    assert webcam.parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["640", "640x", "x480", "8x8", "640*480"])
+def test_parse_size_rejects(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="WxH"):
+        webcam.parse_size(text)
+
+
+# --- threads and the window loop, without a display -------------------------------------------
+
+
+def test_latest_keeps_only_the_newest() -> None:
+    slot: webcam.Latest[int] = webcam.Latest()
+    for i in range(1, 101):
+        slot.put(i)
+    assert slot.newer(0, timeout=0) == (100, 100)
+    assert slot.dropped == 99
+    assert slot.newer(100, timeout=0.01) is None
+
+
+def test_slow_inference_takes_the_newest_frame_not_a_backlog() -> None:
+    camera, display = FakeCamera(fps=500), ScriptedDisplay(keys=["q"], every=6)
+    live(camera, FakeEngine(seconds=0.03), display)
+    indices = [s.index for s in display.shown_after(0)]
+    assert len(indices) == 6 and indices == sorted(indices)
+    assert max(np.diff(indices)) > 1, "frames that arrived during inference should be skipped"
+    assert camera.index > indices[-1] + 1
+
+
+def test_a_key_switches_the_style_on_the_next_shown_frame(engine) -> None:
+    display = ScriptedDisplay(keys=["2", 65363, "q"], every=3)
+    live(FakeCamera(fps=60), engine, display)
+    for n_keys, style in ((1, "tiny_b"), (2, "tiny_c")):
+        first = display.shown_after(n_keys)[0]
+        assert close_to(first.image, engine.stylize(first.original, style=style))
+        previous = engine.style_names[display.shown_after(n_keys - 1)[-1].look.style]
+        assert not close_to(first.image, engine.stylize(first.original, style=previous))
+
+
+def test_quit_closes_the_window_and_releases_the_camera_within_a_second() -> None:
+    camera, display = FakeCamera(), ScriptedDisplay(keys=["q"], every=2)
+    began = time.monotonic()
+    result = live(camera, FakeEngine(), display)
+    assert camera.closed and not display.opened
+    assert result.frames_shown == 2
+    assert time.monotonic() - began < 5  # generous: the point is that nothing hangs
+
+
+def test_unplugged_camera_is_a_clear_error_not_a_hang() -> None:
+    camera, display = FakeCamera(unplug_after=10), ScriptedDisplay(keys=[])
+    began = time.monotonic()
+    with pytest.raises(InputError, match=r"fake camera stopped sending frames .* \(unplugged"):
+        live(camera, FakeEngine(), display, stall_seconds=0.3)
+    assert time.monotonic() - began < 5
+    assert camera.closed and not display.opened
+
+
+def test_camera_that_sends_nothing_is_a_clear_error() -> None:
+    camera = FakeCamera(blank=True)
+    with pytest.raises(InputError, match="fake camera opened but sent no frame in 0.3 s"):
+        live(camera, FakeEngine(), ScriptedDisplay(keys=[]), first_frame_seconds=0.3)
+    assert camera.closed
+
+
+def test_an_inference_error_stops_everything_and_is_raised() -> None:
+    camera, display = FakeCamera(), ScriptedDisplay(keys=[])
+    with pytest.raises(RtstyleError, match="boom"):
+        live(camera, FakeEngine(error=RtstyleError("boom")), display)
+    assert camera.closed and not display.opened
+
+
+def test_snapshot_recording_and_fullscreen(engine, tmp_path: Path) -> None:
+    display = ScriptedDisplay(keys=["s", "r", "c", "r", "f", "q"], every=4)
+    result = live(FakeCamera(fps=60), engine, display, output_dir=tmp_path)
+    (png,), (mp4,) = result.snapshots, result.recordings
+    assert png.suffix == ".png" and cv2.imread(str(png)).shape == (SIZE[1], SIZE[0], 3)
+    with VideoReader(mp4) as reader:
+        frames = list(reader)
+    assert len(frames) >= 4 and frames[0].shape == (SIZE[1], SIZE[0], 3)
+    assert display.fullscreen == [True]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([png.name, mp4.name])  # no partial file left
+
+
+def test_recording_still_on_at_quit_is_kept(tmp_path: Path) -> None:
+    display = ScriptedDisplay(keys=["r", "q"], every=4)
+    result = live(FakeCamera(), FakeEngine(), display, output_dir=tmp_path)
+    with VideoReader(result.recordings[0]) as reader:
+        assert len(list(reader)) >= 3
+
+
+def test_cpu_work_resolution_keeps_the_frame_size(engine) -> None:
+    frame = webcam.scene(0, 320, 240)
+    out = webcam.stylize_within(engine, frame, "tiny_a", work_pixels=80 * 60)
+    assert out.shape == frame.shape
+
+
+# --- sources ---------------------------------------------------------------------------------
+
+
+def test_file_camera_loops_at_its_size(clip) -> None:
+    source = webcam.open_source(str(clip(frames=4, fps=100, audio=False)), size=(32, 24))
+    frames = [source.read() for _ in range(10)]
+    source.close()
+    assert all(f is not None and f.shape == (24, 32, 3) for f in frames)
+    assert close_to(frames[0], frames[4]), "the file should start again after its last frame"
+
+
+def test_synthetic_camera() -> None:
+    source = webcam.open_source("synthetic", size=SIZE)
+    assert source.read().shape == (SIZE[1], SIZE[0], 3)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("no/such/clip.mp4", "no camera, video file or device at 'no/such/clip.mp4'"),
+    ("63", "cannot open camera 63 .*synthetic"),
+])
+def test_camera_that_cannot_be_opened(spec: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        webcam.open_source(spec)
+
+
+def test_missing_virtual_camera_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", None)
+    with pytest.raises(OutputError, match=r"pip install 'rtstyle\[virtualcam\]'"):
+        webcam.VirtualCamera()
+
+
+def test_virtual_camera_without_a_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", FakeVirtualCam(error="'v4l2loopback' module isn't loaded"))
+    camera = FakeCamera()
+    with pytest.raises(OutputError, match="no virtual camera backend .*modprobe v4l2loopback"):
+        run_live(camera, FakeEngine(), ScriptedDisplay(keys=[]), LiveSettings(), virtual_cam=webcam.VirtualCamera())
+    assert camera.closed
+
+
+def test_virtual_camera_gets_the_rendered_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = FakeVirtualCam()
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", module)
+    display = ScriptedDisplay(keys=["q"], every=3)
+    run_live(FakeCamera(), FakeEngine(), display, LiveSettings(), virtual_cam=webcam.VirtualCamera(),
+             on_shown=display.on_shown)
+    assert module.opened == [(SIZE[0], SIZE[1])] and module.sent >= 3 and module.closed
+
+
+class FakeVirtualCam:
+    """Stands in for the ``pyvirtualcam`` module."""
+
+    class PixelFormat:
+        BGR = "bgr"
+
+    def __init__(self, error: str | None = None):
+        self.error, self.opened, self.sent, self.closed = error, [], 0, False
+
+    def Camera(self, *, width: int, height: int, fps: float, fmt: str) -> FakeVirtualCam:  # noqa: N802
+        if self.error:
+            raise RuntimeError(self.error)
+        self.opened.append((width, height))
+        self.device = "/dev/video9"
+        return self
+
+    def send(self, image: np.ndarray) -> None:
+        self.sent += 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_no_display_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(RtstyleError, match="needs a display"):
+        webcam.OpenCVWindow.check()
+
+
+def test_all_styles_load_and_style_chooses_the_first(tiny_models: list[str]) -> None:
+    assert webcam.style_order("tiny_b") == (tiny_models, 1)
+    assert webcam.style_order(None) == (tiny_models, 0)
+
+
+# --- the real window under Xvfb, keys sent with xdotool -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def xserver() -> Iterator[dict[str, str]]:
+    """A private Xvfb display; the environment a window process needs to use it."""
+    missing = [tool for tool in ("Xvfb", "xdotool") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"{' and '.join(missing)} not installed (apt-get install xvfb xdotool)")
+    read, write = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+                              pass_fds=(write,), stderr=subprocess.DEVNULL)
+    os.close(write)
+    ready, _, _ = select.select([read], [], [], 20)
+    number = os.read(read, 16).decode().strip() if ready else ""
+    os.close(read)
+    if not number:
+        server.kill()
+        pytest.fail("Xvfb did not start within 20 s")
+    yield {"DISPLAY": f":{number}", "QT_QPA_PLATFORM": "xcb"}
+    server.terminate()
+    server.wait(10)
+
+
+class RealWindow:
+    """``rtstyle webcam`` in a child process (this file run as a script), driven with xdotool."""
+
+    def __init__(self, env: dict[str, str], folder: Path, models: Path, *args: str):
+        self.env = {**os.environ, **env, "RTSTYLE_MODELS": str(models)}
+        self.log, self.dump, self.stderr = folder / "events.jsonl", folder / "shown.pickle", folder / "stderr.txt"
+        command = [sys.executable, __file__, str(self.log), str(self.dump), "--camera", "synthetic",
+                   "--size", f"{SIZE[0]}x{SIZE[1]}", "--output-dir", str(folder), *args]
+        with self.stderr.open("w") as stderr:
+            self.process = subprocess.Popen(command, env=self.env, stderr=stderr)
+        self.wait_for(lambda events: any("shown" in e for e in events))
+        window = self._xdotool("search", "--onlyvisible", "--name", "^rtstyle$").split()[0]
+        self._xdotool("windowfocus", "--sync", window)  # no window manager here to give it the focus
+
+    def press(self, key: str, then_frames: int = 2) -> None:
+        """Press ``key`` in the window, then wait until ``then_frames`` frames were shown after it."""
+        self._xdotool("key", key)
+        self.wait_for(lambda events: _shown_since_last_key(events) >= then_frames)
+
+    def quit(self) -> dict[str, object]:
+        self._xdotool("key", "q")
+        assert self.process.wait(timeout=30) == 0, self.stderr.read_text()
+        return pickle.loads(self.dump.read_bytes())
+
+    def wait_for(self, ready: Callable[[list[dict[str, object]]], bool], timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready(self.events()):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                pytest.fail(f"the window did not get there: {self.stderr.read_text()[-2000:]}")
+            time.sleep(0.05)
+
+    def events(self) -> list[dict[str, object]]:
+        text = self.log.read_text() if self.log.exists() else ""
+        return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
+
+    def _xdotool(self, *args: str) -> str:
+        return subprocess.run(["xdotool", *args], env=self.env, capture_output=True, text=True, check=True,
+                              timeout=30).stdout
+
+    def __enter__(self) -> RealWindow:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _shown_since_last_key(events: list[dict[str, object]]) -> int:
+    count = 0
+    for event in events:
+        count = 0 if "key" in event else count + ("shown" in event)
+    return count
+
+
+@pytest.fixture()
+def window(xserver: dict[str, str], tiny_model_dir: Path, tiny_models: list[str], tmp_path: Path):
+    def start(*args: str) -> RealWindow:
+        return RealWindow(xserver, tmp_path, tiny_model_dir, *args)
+    return start
+
+
+def test_real_window_switches_style_on_the_next_frame_and_quits(window, engine) -> None:
+    with window("--style", "tiny_a") as w:
+        w.press("2")
+        w.press("Right")
+        result = w.quit()
+    shown = result["shown"]
+    for key, style in ((ord("2"), "tiny_b"), (65363, "tiny_c")):
+        first = next(s for s in shown if s["after_key"] == key)
+        assert close_to(first["image"], engine.stylize(first["original"], style=style))
+    assert result["quit_seconds"] < 1.0 and result["camera_closed"]
+
+
+def test_real_window_s_saves_a_png(window, tmp_path: Path) -> None:
+    with window() as w:
+        w.press("s")
+        w.quit()
+    (png,) = tmp_path.glob("*.png")
+    assert cv2.imread(str(png)).shape == (SIZE[1], SIZE[0], 3)
+
+
+def test_real_window_r_twice_records_a_playable_mp4(window, tmp_path: Path) -> None:
+    with window() as w:
+        w.press("r", then_frames=5)
+        w.press("r")
+        w.quit()
+    (mp4,) = tmp_path.glob("*.mp4")
+    with VideoReader(mp4) as reader:
+        frames = list(reader)
+    assert len(frames) >= 4 and frames[0].shape == (SIZE[1], SIZE[0], 3)
+
+
+def _drive(log_path: str, dump_path: str, *argv: str) -> None:
+    """The child process of :class:`RealWindow`: ``rtstyle webcam ARGV`` with every key and
+    shown frame logged, and what the test checks pickled at the end."""
+    parser = argparse.ArgumentParser()
+    webcam.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["webcam", *argv])
+    source, engine, settings, _ = webcam.prepare(args)
+    shown: list[dict[str, object]] = []
+    state: dict[str, object] = {"key": None, "quit": 0.0, "closed": False}
+    log = open(log_path, "w", buffering=1)  # noqa: SIM115 - open for the whole run, closed by the exit
+
+    class LoggingWindow(webcam.OpenCVWindow):
+        def poll_key(self, wait_ms: int) -> int:
+            key = super().poll_key(wait_ms)
+            if key in HOTKEYS:
+                state["key"], state["quit"] = key, time.monotonic()
+                log.write(json.dumps({"key": key}) + "\n")
+            return key
+
+    def on_shown(s: Shown) -> None:
+        shown.append({"after_key": state["key"], "style": s.look.style, "image": s.image, "original": s.original})
+        state["key"] = None
+        log.write(json.dumps({"shown": s.look.style}) + "\n")
+
+    close = source.close
+    source.close = lambda: (close(), state.update(closed=True))  # type: ignore[method-assign]
+    run_live(source, engine, LoggingWindow(), settings, on_shown=on_shown)
+    result = {"shown": shown, "quit_seconds": time.monotonic() - state["quit"], "camera_closed": state["closed"]}
+    Path(dump_path).write_bytes(pickle.dumps(result))
+
+
+if __name__ == "__main__":
+    _drive(*sys.argv[1:])
