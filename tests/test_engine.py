@@ -96,3 +96,27 @@ def test_asked_for_gpu_provider_that_cannot_load_is_an_error(tiny_models: list[s
 def test_unknown_device_is_an_error() -> None:
     with pytest.raises(ProviderError, match="unknown device"):
         EngineConfig(device="tpu")
+
+
+def test_io_binding_gives_the_same_frames(tiny_models: list[str]) -> None:
+    frames = _frames(3, 40, 56)
+    plain = Engine(tiny_models[:1], EngineConfig(device="cpu", io_binding=False))
+    bound = Engine(tiny_models[:1], EngineConfig(device="cpu", io_binding=True))
+    first = bound.stylize(frames)
+    np.testing.assert_array_equal(first, plain.stylize(frames))
+    second = bound.stylize(frames[::-1].copy())  # reuses the buffers: earlier results must not change
+    np.testing.assert_array_equal(second, first[::-1])
+    np.testing.assert_array_equal(bound.stylize(frames[:1]), first[:1])  # a new shape
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif("CUDAExecutionProvider" not in ort.get_available_providers(), reason="no onnxruntime-gpu")
+def test_cuda_fp16_matches_cpu_fp32(tiny_models: list[str]) -> None:
+    try:
+        gpu = Engine(tiny_models[:1], EngineConfig(device="cuda", precision="fp16"))
+    except ProviderError as exc:
+        pytest.skip(str(exc))
+    frames = _frames(4, 72, 128)
+    cpu = Engine(tiny_models[:1], EngineConfig(device="cpu", precision="fp32")).stylize(frames)
+    assert np.abs(gpu.stylize(frames).astype(int) - cpu).mean() < 1.0
+    np.testing.assert_array_equal(gpu.stylize(frames), np.stack([gpu.stylize(f) for f in frames]))

@@ -26,7 +26,7 @@ import pytest
 from rtstyle import webcam
 from rtstyle.errors import InputError, OutputError, RtstyleError
 from rtstyle.video import VideoReader
-from rtstyle.webcam import HOTKEYS, Action, Look, LiveSettings, Mode, PickStyle, Shown, View, run_live, step
+from rtstyle.webcam import HOTKEYS, Action, LiveSettings, Look, Mode, PickStyle, Shown, View, run_live, step
 
 SIZE = (64, 48)
 
@@ -411,15 +411,24 @@ def xserver() -> Iterator[dict[str, str]]:
     server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
                               pass_fds=(write,), stderr=subprocess.DEVNULL)
     os.close(write)
-    ready, _, _ = select.select([read], [], [], 20)
-    number = os.read(read, 16).decode().strip() if ready else ""
-    os.close(read)
+    number = _read_line(read, timeout=20)  # the read end stays open until the whole line is in: Xvfb
+    os.close(read)  # exits when it cannot write its trailing newline
     if not number:
         server.kill()
         pytest.fail("Xvfb did not start within 20 s")
     yield {"DISPLAY": f":{number}", "QT_QPA_PLATFORM": "xcb"}
     server.terminate()
     server.wait(10)
+
+
+def _read_line(fd: int, timeout: float) -> str:
+    data, deadline = b"", time.monotonic() + timeout
+    while not data.endswith(b"\n") and select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+        chunk = os.read(fd, 16)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode().strip()
 
 
 class RealWindow:
@@ -517,34 +526,35 @@ def test_real_window_r_twice_records_a_playable_mp4(window, tmp_path: Path) -> N
 
 
 def _drive(log_path: str, dump_path: str, *argv: str) -> None:
-    """The child process of :class:`RealWindow`: ``rtstyle webcam ARGV`` with every key and
-    shown frame logged, and what the test checks pickled at the end."""
+    """The child process of :class:`RealWindow`: ``rtstyle webcam ARGV``, logging each key and
+    shown frame as it happens, and pickling what the test checks at the end."""
     parser = argparse.ArgumentParser()
     webcam.add_parser(parser.add_subparsers())
     args = parser.parse_args(["webcam", *argv])
     source, engine, settings, _ = webcam.prepare(args)
     shown: list[dict[str, object]] = []
-    state: dict[str, object] = {"key": None, "quit": 0.0, "closed": False}
-    log = open(log_path, "w", buffering=1)  # noqa: SIM115 - open for the whole run, closed by the exit
-
-    class LoggingWindow(webcam.OpenCVWindow):
-        def poll_key(self, wait_ms: int) -> int:
-            key = super().poll_key(wait_ms)
-            if key in HOTKEYS:
-                state["key"], state["quit"] = key, time.monotonic()
-                log.write(json.dumps({"key": key}) + "\n")
-            return key
-
-    def on_shown(s: Shown) -> None:
-        shown.append({"after_key": state["key"], "style": s.look.style, "image": s.image, "original": s.original})
-        state["key"] = None
-        log.write(json.dumps({"shown": s.look.style}) + "\n")
-
+    state: dict[str, object] = {"key": None, "pressed": 0.0, "closed": False}
     close = source.close
     source.close = lambda: (close(), state.update(closed=True))  # type: ignore[method-assign]
-    run_live(source, engine, LoggingWindow(), settings, on_shown=on_shown)
-    result = {"shown": shown, "quit_seconds": time.monotonic() - state["quit"], "camera_closed": state["closed"]}
-    Path(dump_path).write_bytes(pickle.dumps(result))
+    with open(log_path, "w", buffering=1) as log:
+
+        class LoggingWindow(webcam.OpenCVWindow):
+            def poll_key(self, wait_ms: int) -> int:
+                key = super().poll_key(wait_ms)
+                if key in HOTKEYS:
+                    state.update(key=key, pressed=time.monotonic())
+                    log.write(json.dumps({"key": key}) + "\n")
+                return key
+
+        def on_shown(s: Shown) -> None:
+            shown.append({"after_key": state["key"], "style": s.look.style, "image": s.image, "original": s.original})
+            state["key"] = None
+            log.write(json.dumps({"shown": s.look.style}) + "\n")
+
+        run_live(source, engine, LoggingWindow(), settings, on_shown=on_shown)
+    quit_seconds = time.monotonic() - state["pressed"]  # type: ignore[operator]
+    Path(dump_path).write_bytes(pickle.dumps({"shown": shown, "quit_seconds": quit_seconds,
+                                              "camera_closed": state["closed"]}))
 
 
 if __name__ == "__main__":
