@@ -17,8 +17,9 @@ from typing import Literal
 
 import onnx
 import torch
+from torch import nn
 
-from export.transformer_net import FramesModel, TransformerNet
+from export.transformer_net import FramesModel, variant_of
 from rtstyle.precision import to_fp16
 
 OPSET = 17
@@ -27,7 +28,7 @@ OUTPUT_NAME = "stylized"
 
 
 def export_onnx(
-    net: TransformerNet,
+    net: nn.Module,
     path: str | Path,
     *,
     precision: Literal["fp32", "fp16"] = "fp16",
@@ -38,7 +39,7 @@ def export_onnx(
     model = _trace(net)
     if precision == "fp16":
         model = to_fp16(model)
-    props = {"variant": variant_name(net), "channels": json.dumps(list(net.channels)),
+    props = {"variant": variant_of(net), "channels": json.dumps(list(net.channels)),
              "n_residual": str(net.n_residual), "precision": precision, "pad_multiple": "4",
              **{k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}}
     onnx.helper.set_model_props(model, props)
@@ -49,11 +50,7 @@ def export_onnx(
     return path
 
 
-def variant_name(net: TransformerNet) -> str:
-    return "full" if (tuple(net.channels), net.n_residual) == ((32, 64, 128), 5) else "custom"
-
-
-def _trace(net: TransformerNet) -> onnx.ModelProto:
+def _trace(net: nn.Module) -> onnx.ModelProto:
     frames = torch.zeros(1, 64, 64, 3, dtype=torch.uint8)
     dims = {0: "batch", 1: "height", 2: "width"}
 

@@ -23,10 +23,12 @@ from tqdm import tqdm
 from export.data import CropSampler, list_images, load_rgb, split_holdout, to_tensor
 from export.losses import content_distance, gram_matrix, style_distance, total_variation
 from export.onnx_export import export_onnx
-from export.transformer_net import TransformerNet
+from export.transformer_net import network_for
 from export.vgg import VGGFeatures
 
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+_SPECIAL_ARGS = {"style", "content_dir", "vgg_weights", "name", "run_dir", "init_from", "metadata", "channels",
+                 "n_residual", "teacher"}
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,12 @@ class TrainConfig:
     style_weight: float = 1e10
     tv_weight: float = 0.0
     lr: float = 1e-3
-    channels: tuple[int, int, int] = (32, 64, 128)
-    n_residual: int = 5
+    variant: str = "full"
+    channels: tuple[int, int, int] | None = None
+    n_residual: int | None = None
     init_from: str | None = None
+    teacher: str | None = None  # checkpoint.pt of a trained network to distil from
+    distill_weight: float = 0.0
     holdout_every: int = 50
     checkpoint_every: int = 100
     sample_every: int = 250
@@ -63,10 +68,11 @@ class Losses:
     content: float
     style: float
     tv: float
+    distill: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.content + self.style + self.tv
+        return self.content + self.style + self.tv + self.distill
 
 
 class Trainer:
@@ -76,9 +82,10 @@ class Trainer:
         self.config = config
         self.run_dir = Path(config.run_dir)
         self.vgg = vgg or VGGFeatures("vgg16", _loss_layers(config), config.vgg_weights)
-        self.net = TransformerNet(config.channels, config.n_residual)
+        self.net = network_for(config.variant, config.channels, config.n_residual)
         if config.init_from:
             self.net.load_state_dict(torch.load(config.init_from, map_location="cpu", weights_only=True)["net"])
+        self.teacher = load_network(config.teacher).requires_grad_(False) if config.teacher else None
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.step = 0
         train, held = split_holdout(list_images(config.content_dir), config.holdout_every)
@@ -97,11 +104,20 @@ class Trainer:
         """Weighted loss of the network on a batch of RGB 0–255 photos."""
         c = self.config
         out = self.net(photos)
-        f_out, f_in = self.vgg(out), self.vgg(photos)
-        content = c.content_weight * content_distance(getattr(f_out, c.content_layer), getattr(f_in, c.content_layer))
-        style = c.style_weight * style_distance(tuple(getattr(f_out, n) for n in STYLE_LAYERS), self.style_grams)
-        tv = c.tv_weight * total_variation(out) if c.tv_weight else out.new_zeros(())
-        return content + style + tv, Losses(content.item(), style.item(), tv.item())
+        zero = out.new_zeros(())
+        content = style = tv = distill = zero
+        if c.content_weight or c.style_weight:
+            f_out, f_in = self.vgg(out), self.vgg(photos)
+            content = c.content_weight * content_distance(getattr(f_out, c.content_layer),
+                                                          getattr(f_in, c.content_layer))
+            style = c.style_weight * style_distance(tuple(getattr(f_out, n) for n in STYLE_LAYERS), self.style_grams)
+        if c.tv_weight:
+            tv = c.tv_weight * total_variation(out)
+        if self.teacher is not None and c.distill_weight:
+            with torch.no_grad():
+                target = self.teacher(photos).clamp(0, 255)
+            distill = c.distill_weight * (((out - target) / 255) ** 2).mean()
+        return content + style + tv + distill, Losses(content.item(), style.item(), tv.item(), distill.item())
 
     def train_step(self) -> Losses:
         self.net.train()
@@ -142,22 +158,33 @@ class Trainer:
         cv2.imwrite(str(path), grid[..., ::-1])
 
 
+def load_network(checkpoint: str | Path) -> torch.nn.Module:
+    """The trained network of an rtstyle training checkpoint, in eval mode."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    config = state.get("config", {})
+    channels = tuple(config["channels"]) if config.get("channels") else None
+    net = network_for(config.get("variant", "full"), channels, config.get("n_residual"))  # type: ignore[arg-type]
+    net.load_state_dict(state["net"])
+    return net.eval()
+
+
 def _loss_layers(config: TrainConfig) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*STYLE_LAYERS, config.content_layer)))
 
 
-def train(config: TrainConfig, *, resume: bool = False, quiet: bool = False) -> Trainer:
+def train(config: TrainConfig, *, resume: bool = False, quiet: bool = False, vgg: VGGFeatures | None = None) -> Trainer:
+    """Train until ``config.steps`` (continuing a saved run with ``resume``), then export."""
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    trainer = Trainer(config)
+    trainer = Trainer(config, vgg=vgg)
     if resume and trainer.checkpoint_path.exists():
         trainer.load()
     bar = tqdm(total=config.steps, initial=trainer.step, disable=quiet, desc=config.name, unit="step")
     while trainer.step < config.steps:
         parts = trainer.train_step()
         bar.update(1)
-        bar.set_postfix(content=f"{parts.content:.3g}", style=f"{parts.style:.3g}")
+        bar.set_postfix(content=f"{parts.content:.3g}", style=f"{parts.style:.3g}", distill=f"{parts.distill:.3g}")
         if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
             trainer.save()
         if trainer.step % config.sample_every == 0 or trainer.step == config.steps:
@@ -192,13 +219,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                    help="metadata for the ONNX file (painting, artist, year, license)")
     p.add_argument("--quiet", action="store_true")
     for field in dataclasses.fields(TrainConfig):
-        if field.name in {"style", "content_dir", "vgg_weights", "name", "run_dir", "init_from", "metadata", "channels"}:
+        if field.name in _SPECIAL_ARGS:
             continue
         default = getattr(d, field.name)
         kind = type(default) if default is not None else str
         p.add_argument("--" + field.name.replace("_", "-"), type=kind, default=default,
                        help=f"default {default}")
-    p.add_argument("--channels", default="32,64,128", help="widths of the three stages")
+    p.add_argument("--channels", help="widths of the three stages, e.g. 32,64,128 (default: the variant's)")
+    p.add_argument("--n-residual", type=int, help="residual blocks (default: the variant's)")
+    p.add_argument("--teacher", help="checkpoint.pt of a trained network to distil from")
     return p
 
 
@@ -206,8 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
               if hasattr(args, f.name) and f.name not in {"channels", "metadata"}}
+    values["teacher"] = args.teacher
     values["run_dir"] = args.run_dir or f"runs/{args.name}"
-    values["channels"] = tuple(int(c) for c in args.channels.split(","))
+    values["channels"] = tuple(int(c) for c in args.channels.split(",")) if args.channels else None
     values["metadata"] = tuple(tuple(m.split("=", 1)) for m in args.meta)
     train(TrainConfig(**values), resume=args.resume, quiet=args.quiet)
     return 0

@@ -91,7 +91,7 @@ class FramesModel(nn.Module):
     Colour order, layout, scaling and rounding all happen here, so the host moves bytes only.
     """
 
-    def __init__(self, net: TransformerNet):
+    def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
 
@@ -99,3 +99,67 @@ class FramesModel(nn.Module):
         x = frames.permute(0, 3, 1, 2).flip(1).float()
         y = self.net(x).clamp(0.0, 255.0).round()
         return y.flip(1).permute(0, 2, 3, 1).to(torch.uint8)
+
+
+class SeparableResidualBlock(nn.Module):
+    """Residual block of two depthwise-separable 3×3 convolutions (MobileNet-style): ~8× fewer
+    multiply-adds than a full 3×3 convolution at the same width."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.dw1 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode="reflect", groups=channels)
+        self.pw1 = nn.Conv2d(channels, channels, 1)
+        self.in1 = nn.InstanceNorm2d(channels, affine=True)
+        self.dw2 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode="reflect", groups=channels)
+        self.pw2 = nn.Conv2d(channels, channels, 1)
+        self.in2 = nn.InstanceNorm2d(channels, affine=True)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.relu(self.in1(self.pw1(self.dw1(x))))
+        return x + self.in2(self.pw2(self.dw2(y)))
+
+
+class FastTransformerNet(nn.Module):
+    """A CPU-real-time variant: pixel unshuffle in, separable residual blocks at 1/4 size,
+    pixel shuffle out. About 5 k multiply-adds per pixel against the full network's 154 k.
+
+    Same contract as :class:`TransformerNet` (RGB 0–255 in and out, sides multiples of 4).
+    """
+
+    def __init__(self, channels: tuple[int, int, int] = (24, 48, 64), n_residual: int = 3):
+        super().__init__()
+        c1, c2, c3 = channels
+        self.channels = channels
+        self.n_residual = n_residual
+        self.down = nn.PixelUnshuffle(2)  # 3 channels at full size → 12 at half size
+        self.conv1 = ConvLayer(12, c1, 3)
+        self.in1 = nn.InstanceNorm2d(c1, affine=True)
+        self.conv2 = ConvLayer(c1, c2, 3, stride=2)
+        self.in2 = nn.InstanceNorm2d(c2, affine=True)
+        self.conv3 = nn.Conv2d(c2, c3, 1)
+        self.in3 = nn.InstanceNorm2d(c3, affine=True)
+        self.res = nn.Sequential(*(SeparableResidualBlock(c3) for _ in range(n_residual)))
+        self.up1 = nn.Conv2d(c3, 4 * c1, 1)  # then pixel shuffle: 1/4 → 1/2 size
+        self.in4 = nn.InstanceNorm2d(c1, affine=True)
+        self.conv_out = ConvLayer(c1, 12, 3)  # then pixel shuffle: 1/2 → full size, 3 channels
+        self.shuffle = nn.PixelShuffle(2)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.relu(self.in1(self.conv1(self.down(x / 255.0))))
+        y = self.relu(self.in2(self.conv2(y)))
+        y = self.res(self.relu(self.in3(self.conv3(y))))
+        y = self.relu(self.in4(self.shuffle(self.up1(y))))
+        return self.shuffle(self.conv_out(y)) * 255.0
+
+
+def network_for(variant: str, channels: tuple[int, int, int] | None = None, n_residual: int | None = None) -> nn.Module:
+    """Build the network of a variant name ("full" or "fast") with optional widths and depth."""
+    kind = {"full": TransformerNet, "fast": FastTransformerNet}[variant]
+    kwargs = {k: v for k, v in (("channels", channels), ("n_residual", n_residual)) if v is not None}
+    return kind(**kwargs)
+
+
+def variant_of(net: nn.Module) -> str:
+    return "fast" if isinstance(net, FastTransformerNet) else "full"

@@ -1,0 +1,89 @@
+"""Training: the loss falls, a resumed run continues identically, the export runs in the runtime."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from export.train import TrainConfig, Trainer, load_network, train  # noqa: E402
+from export.vgg import VGGFeatures  # noqa: E402
+from rtstyle.engine import Engine, EngineConfig  # noqa: E402
+from rtstyle.models import StyleInfo  # noqa: E402
+from rtstyle.synthetic import scene  # noqa: E402
+
+
+@pytest.fixture()
+def config(tmp_path: Path) -> TrainConfig:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(8):
+        cv2.imwrite(str(photos / f"p{i}.png"), scene(i * 9, 64 + 8 * i, 48))
+    style = tmp_path / "style.png"
+    stripes = np.zeros((64, 64, 3), np.uint8)
+    stripes[:, ::8] = (40, 200, 240)
+    cv2.imwrite(str(style), stripes)
+    return TrainConfig(style=str(style), content_dir=str(photos), vgg_weights=None, name="tiny",
+                       run_dir=str(tmp_path / "run"), steps=4, batch_size=2, crop=32, content_size=40,
+                       style_size=64, channels=(8, 16, 16), n_residual=1, holdout_every=4,
+                       checkpoint_every=2, sample_every=2, export_dir=str(tmp_path / "models"), lr=1e-2,
+                       metadata=(("painting", "Stripes"), ("license", "test")))
+
+
+@pytest.fixture(scope="module")
+def vgg() -> VGGFeatures:
+    """A VGG16 stand-in: the real layer layout with random weights (no download, no ../shared)."""
+    torch.manual_seed(0)
+    return VGGFeatures("vgg16", ("relu1_2", "relu2_2", "relu3_3", "relu4_3"), weights=None)
+
+
+def test_loss_falls(config: TrainConfig, vgg: VGGFeatures) -> None:
+    trainer = Trainer(replace(config, style_weight=1e6), vgg=vgg)
+    fixed = trainer.sampler.batch(0, 4)
+    before = trainer.losses(fixed)[1].total
+    for _ in range(25):
+        trainer.train_step()
+    assert trainer.losses(fixed)[1].total < 0.7 * before
+
+
+def test_resume_continues_identically(config: TrainConfig, vgg: VGGFeatures) -> None:
+    straight = train(replace(config, run_dir=config.run_dir + "_a", export_dir=None), quiet=True, vgg=vgg)
+    half = replace(config, steps=2, run_dir=config.run_dir + "_b", export_dir=None)
+    train(half, quiet=True, vgg=vgg)  # saves at step 2 and "stops"
+    resumed = train(replace(half, steps=4), resume=True, quiet=True, vgg=vgg)
+    assert resumed.step == 4
+    for (name, a), b in zip(straight.net.state_dict().items(), resumed.net.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_run_folder_and_export_load_in_the_runtime(config: TrainConfig, vgg: VGGFeatures) -> None:
+    train(config, quiet=True, vgg=vgg)
+    run = Path(config.run_dir)
+    assert (run / "checkpoint.pt").is_file() and (run / "config.json").is_file()
+    samples = sorted((run / "samples").glob("*.png"))
+    assert [p.name for p in samples] == ["step_000002.png", "step_000004.png"]
+    assert cv2.imread(str(samples[-1])).shape == (2 * 256, 2 * 256, 3)  # 2 held-out photos: top and bottom row
+    info = StyleInfo.from_file(Path(config.export_dir) / "tiny.onnx")
+    assert info.metadata["painting"] == "Stripes" and info.metadata["steps"] == "4"
+    frame = scene(3, 50, 30)
+    out = Engine([info], EngineConfig(device="cpu")).stylize(frame)
+    assert out.shape == frame.shape and not np.array_equal(out, frame)
+    net = load_network(run / "checkpoint.pt")
+    assert sum(p.numel() for p in net.parameters()) < 50_000
+
+
+def test_fast_variant_distils_from_a_teacher(config: TrainConfig, vgg: VGGFeatures) -> None:
+    teacher_run = train(replace(config, run_dir=config.run_dir + "_t", export_dir=None), quiet=True, vgg=vgg)
+    student = Trainer(replace(config, variant="fast", channels=(8, 8, 8), n_residual=1, content_weight=0,
+                              style_weight=0, distill_weight=1.0, lr=1e-2,
+                              teacher=str(teacher_run.checkpoint_path)), vgg=vgg)
+    fixed = student.sampler.batch(0, 4)
+    before = student.losses(fixed)[1].distill
+    for _ in range(30):
+        student.train_step()
+    assert student.losses(fixed)[1].distill < 0.7 * before
