@@ -22,7 +22,7 @@ def total_variation(images: torch.Tensor) -> torch.Tensor:
 def style_distance(features: tuple[torch.Tensor, ...], style_grams: list[torch.Tensor]) -> torch.Tensor:
     """Sum over layers of the mean squared Gram difference, averaged over the batch."""
     total = features[0].new_zeros(())
-    for f, g in zip(features, style_grams):
+    for f, g in zip(features, style_grams, strict=True):
         total = total + ((gram_matrix(f) - g) ** 2).mean()
     return total
 
