@@ -158,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=cmd_demo)
 
+    from rtstyle.webcam import add_parser as add_webcam_parser
+
+    add_webcam_parser(sub)
+
     torch_commands = (("train", "export.train", "train a new style (needs PyTorch)"),
                       ("optimize", "export.optimize", "Gatys et al. optimisation of one still (needs PyTorch)"),
                       ("convert", "export.convert", "turn a fast_neural_style .pth into ONNX (needs PyTorch)"))

@@ -34,7 +34,7 @@ from enum import Enum
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -42,9 +42,6 @@ import numpy as np
 from rtstyle.errors import InputError, OutputError, RtstyleError
 from rtstyle.synthetic import scene
 from rtstyle.video import VideoReader, VideoWriter, check_writable
-
-if TYPE_CHECKING:
-    from rtstyle.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +52,18 @@ QUIT_SECONDS = 1.0  # the longest the threads are waited for after the window cl
 NOTICE_SECONDS = 2.0
 _POLL = 0.05  # seconds a thread waits for new work before it checks the stop flag again
 _SHOW_WAIT = 0.01  # seconds the window waits for a new frame before it polls the keyboard
+
+
+class StyleEngine(Protocol):
+    """What the live window needs of :class:`rtstyle.engine.Engine` (tests give it fakes)."""
+
+    @property
+    def style_names(self) -> list[str]: ...
+
+    @property
+    def provider(self) -> str: ...
+
+    def stylize(self, frames: np.ndarray, style: str | None = None) -> np.ndarray: ...
 
 
 # --- the window's state machine: keys → commands → views (no display needed) -------------------
@@ -185,7 +194,7 @@ def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return canvas
 
 
-def stylize_within(engine: Engine, frame: np.ndarray, style: str, work_pixels: int | None) -> np.ndarray:
+def stylize_within(engine: StyleEngine, frame: np.ndarray, style: str, work_pixels: int | None) -> np.ndarray:
     """``engine.stylize`` at no more than ``work_pixels`` pixels, scaled back to the frame's size."""
     h, w = frame.shape[:2]
     if not work_pixels or h * w <= work_pixels:
@@ -583,7 +592,7 @@ def _capture(source: FrameSource, frames: Latest[Captured], stop: threading.Even
         source.close()
 
 
-def _infer(engine: Engine, work_pixels: int | None, frames: Latest[Captured], results: Latest[Shown],
+def _infer(engine: StyleEngine, work_pixels: int | None, frames: Latest[Captured], results: Latest[Shown],
            live: _Live, outputs: _Outputs, stop: threading.Event) -> None:
     """Render the newest camera frame as ``live.look`` says, feed the outputs, post the result."""
     names, seen = engine.style_names, 0
@@ -678,7 +687,7 @@ class LiveResult:
     recordings: tuple[Path, ...]
 
 
-def run_live(source: FrameSource, engine: Engine, display: Display, settings: LiveSettings, *,
+def run_live(source: FrameSource, engine: StyleEngine, display: Display, settings: LiveSettings, *,
              virtual_cam: VirtualCamera | None = None, on_shown: Callable[[Shown], None] | None = None
              ) -> LiveResult:
     """``camera → engine → window`` until quit (see the module docstring); closes ``source``.
@@ -687,9 +696,8 @@ def run_live(source: FrameSource, engine: Engine, display: Display, settings: Li
     """
     frames, results = Latest[Captured](), Latest[Shown]()
     live = _Live(look=Look(style=settings.first_style))
-    stages = _Stages()
+    outputs, stages = _Outputs(source.fps, virtual_cam), _Stages()
     stages.start("rtstyle-capture", partial(_capture, source, frames, stages.stop))
-    outputs = _Outputs(source.fps, virtual_cam)
     stages.start("rtstyle-inference", partial(_infer, engine, settings.work_pixels, frames, results, live, outputs,
                                               stages.stop))
     window = _WindowLoop(display, engine, settings, live, frames, results, stages.stop, source.name, on_shown)
@@ -705,7 +713,7 @@ def run_live(source: FrameSource, engine: Engine, display: Display, settings: Li
 class _WindowLoop:
     """Show the newest result, read a key, apply it; the only code that talks to the display."""
 
-    def __init__(self, display: Display, engine: Engine, settings: LiveSettings, live: _Live,
+    def __init__(self, display: Display, engine: StyleEngine, settings: LiveSettings, live: _Live,
                  frames: Latest[Captured], results: Latest[Shown], stop: threading.Event, source_name: str,
                  on_shown: Callable[[Shown], None] | None):
         self.display, self.settings, self.live = display, settings, live
@@ -842,10 +850,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     from rtstyle.cli import _engine_options
 
     p = subparsers.add_parser("webcam", help="live stylized camera window (press h for the keys)",
-                              description="Live stylized camera window. Keys: " + "  ".join(HELP))
-    p.add_argument("--camera", default="0",
+                              description="Live stylized camera window. On the CPU, frames are stylized at "
+                              f"{CPU_WORK_PIXELS} pixels at most unless --scale is given. Keys: " + "  ".join(HELP))
+    p.add_argument("--camera", default="0", metavar="INDEX|PATH|URL",
                    help="camera index, device, video file, stream URL, or 'synthetic' for a test scene (default: 0)")
-    p.add_argument("--size", type=parse_size, help="frame size WxH (asked of the camera; frames are resized to it)")
+    p.add_argument("--size", type=parse_size, metavar="WxH",
+                   help="frame size (asked of the camera; frames are resized to it)")
     _engine_options(p)
     p.set_defaults(scale=None)  # None: full size on a GPU, at most CPU_WORK_PIXELS on the CPU
     p.add_argument("--output-dir", type=Path, default=Path("."), help="folder for snapshots and recordings")
@@ -864,7 +874,7 @@ def cmd_webcam(args: argparse.Namespace) -> int:
     return 0
 
 
-def prepare(args: argparse.Namespace) -> tuple[FrameSource, Engine, LiveSettings, VirtualCamera | None]:
+def prepare(args: argparse.Namespace) -> tuple[FrameSource, StyleEngine, LiveSettings, VirtualCamera | None]:
     """Everything ``rtstyle webcam`` needs, checked cheapest first; the source is opened last."""
     from rtstyle.cli import _engine
 

@@ -140,6 +140,12 @@ def close_to(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and int(np.abs(a.astype(np.int16) - b).max()) <= 2
 
 
+def png_shape(path: Path) -> tuple[int, ...] | None:
+    """The shape of the decoded image, None when OpenCV cannot decode it."""
+    image = cv2.imread(str(path))
+    return None if image is None else image.shape
+
+
 # --- the state machine ----------------------------------------------------------------------------
 
 
@@ -275,6 +281,13 @@ def test_unplugged_camera_is_a_clear_error_not_a_hang() -> None:
     assert camera.closed and not display.opened
 
 
+def test_opencv_camera_that_stops_is_a_clear_error_and_is_released(clip) -> None:
+    source = webcam.CameraSource(str(clip(frames=5, audio=False)))  # OpenCV's reads fail at the end, as when unplugged
+    with pytest.raises(InputError, match=r"camera \S+in.mp4 stopped sending frames"):
+        live(source, FakeEngine(), ScriptedDisplay(keys=[]), stall_seconds=0.3)
+    assert not source._capture.isOpened()
+
+
 def test_camera_that_sends_nothing_is_a_clear_error() -> None:
     camera = FakeCamera(blank=True)
     with pytest.raises(InputError, match="fake camera opened but sent no frame in 0.3 s"):
@@ -293,7 +306,7 @@ def test_snapshot_recording_and_fullscreen(engine, tmp_path: Path) -> None:
     display = ScriptedDisplay(keys=["s", "r", "c", "r", "f", "q"], every=4)
     result = live(FakeCamera(fps=60), engine, display, output_dir=tmp_path)
     (png,), (mp4,) = result.snapshots, result.recordings
-    assert png.suffix == ".png" and cv2.imread(str(png)).shape == (SIZE[1], SIZE[0], 3)
+    assert png.suffix == ".png" and png_shape(png) == (SIZE[1], SIZE[0], 3)
     with VideoReader(mp4) as reader:
         frames = list(reader)
     assert len(frames) >= 4 and frames[0].shape == (SIZE[1], SIZE[0], 3)
@@ -319,9 +332,9 @@ def test_cpu_work_resolution_keeps_the_frame_size(engine) -> None:
 
 def test_file_camera_loops_at_its_size(clip) -> None:
     source = webcam.open_source(str(clip(frames=4, fps=100, audio=False)), size=(32, 24))
-    frames = [source.read() for _ in range(10)]
+    frames = [f for f in (source.read() for _ in range(10)) if f is not None]
     source.close()
-    assert all(f is not None and f.shape == (24, 32, 3) for f in frames)
+    assert len(frames) == 10 and all(f.shape == (24, 32, 3) for f in frames)
     assert close_to(frames[0], frames[4]), "the file should start again after its last frame"
 
 
@@ -369,7 +382,8 @@ class FakeVirtualCam:
         BGR = "bgr"
 
     def __init__(self, error: str | None = None):
-        self.error, self.opened, self.sent, self.closed = error, [], 0, False
+        self.error, self.sent, self.closed = error, 0, False
+        self.opened: list[tuple[int, int]] = []
 
     def Camera(self, *, width: int, height: int, fps: float, fmt: str) -> FakeVirtualCam:  # noqa: N802
         if self.error:
@@ -442,16 +456,17 @@ class RealWindow:
         with self.stderr.open("w") as stderr:
             self.process = subprocess.Popen(command, env=self.env, stderr=stderr)
         self.wait_for(lambda events: any("shown" in e for e in events))
-        window = self._xdotool("search", "--onlyvisible", "--name", "^rtstyle$").split()[0]
-        self._xdotool("windowfocus", "--sync", window)  # no window manager here to give it the focus
+        self.window = self._xdotool("search", "--onlyvisible", "--name", "^rtstyle$").split()[0]
 
     def press(self, key: str, then_frames: int = 2) -> None:
         """Press ``key`` in the window, then wait until ``then_frames`` frames were shown after it."""
-        self._xdotool("key", key)
-        self.wait_for(lambda events: _shown_since_last_key(events) >= then_frames)
+        keys = _count(self.events(), "key")
+        # Sent to the window itself: with no window manager, focus changes race the first key.
+        self._xdotool("key", "--window", self.window, key)
+        self.wait_for(lambda events: _count(events, "key") > keys and _shown_since_last_key(events) >= then_frames)
 
     def quit(self) -> dict[str, object]:
-        self._xdotool("key", "q")
+        self._xdotool("key", "--window", self.window, "q")
         assert self.process.wait(timeout=30) == 0, self.stderr.read_text()
         return pickle.loads(self.dump.read_bytes())
 
@@ -478,6 +493,10 @@ class RealWindow:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def _count(events: list[dict[str, object]], kind: str) -> int:
+    return sum(kind in event for event in events)
 
 
 def _shown_since_last_key(events: list[dict[str, object]]) -> int:
@@ -511,7 +530,7 @@ def test_real_window_s_saves_a_png(window, tmp_path: Path) -> None:
         w.press("s")
         w.quit()
     (png,) = tmp_path.glob("*.png")
-    assert cv2.imread(str(png)).shape == (SIZE[1], SIZE[0], 3)
+    assert png_shape(png) == (SIZE[1], SIZE[0], 3)
 
 
 def test_real_window_r_twice_records_a_playable_mp4(window, tmp_path: Path) -> None:
@@ -535,7 +554,12 @@ def _drive(log_path: str, dump_path: str, *argv: str) -> None:
     shown: list[dict[str, object]] = []
     state: dict[str, object] = {"key": None, "pressed": 0.0, "closed": False}
     close = source.close
-    source.close = lambda: (close(), state.update(closed=True))  # type: ignore[method-assign]
+
+    def close_and_note() -> None:
+        close()
+        state["closed"] = True
+
+    source.close = close_and_note  # type: ignore[method-assign]
     with open(log_path, "w", buffering=1) as log:
 
         class LoggingWindow(webcam.OpenCVWindow):

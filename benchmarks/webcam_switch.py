@@ -1,0 +1,110 @@
+"""Style switch latency of the live window: key press → first shown frame of the new style.
+
+Runs :func:`rtstyle.webcam.run_live` with the synthetic camera and a display without a window
+that presses ``n`` once a few frames of the current style were shown, and times from the key
+(as the window loop reads it) to the first frame of the next style handed to the window.
+
+    python benchmarks/webcam_switch.py [--size 640x480] [--switches 20] [--device cpu] [--full]
+
+Uses the installed styles; with fewer than two, two random-weight full-size networks (needs
+PyTorch), which cost the same to run as trained ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rtstyle.engine import Engine, EngineConfig
+from rtstyle.models import installed_styles
+from rtstyle.webcam import CPU_WORK_PIXELS, LiveSettings, Shown, SyntheticSource, parse_size, run_live
+
+
+class SwitchingDisplay:
+    """No window: presses ``n`` after ``settle`` frames of each style, ``q`` after ``switches``."""
+
+    def __init__(self, switches: int, settle: int = 3):
+        self.switches, self.settle = switches, settle
+        self.latencies: list[float] = []
+        self.infer_ms: list[float] = []
+        self._pressed_at: float | None = None
+        self._since = 0
+
+    def __enter__(self) -> SwitchingDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def show(self, image: np.ndarray) -> None:
+        pass
+
+    def poll_key(self, wait_ms: int) -> int:
+        if self._pressed_at is not None or self._since < self.settle:
+            return -1
+        if len(self.latencies) == self.switches:
+            return ord("q")
+        self._pressed_at = time.perf_counter()
+        return ord("n")
+
+    def on_shown(self, shown: Shown) -> None:
+        """Only frames of the current style reach the window, so the first after a key is the new one."""
+        self.infer_ms.append(shown.infer_ms)
+        if self._pressed_at is None:
+            self._since += 1
+            return
+        self.latencies.append(time.perf_counter() - self._pressed_at)
+        self._pressed_at, self._since = None, 0
+
+    def is_open(self) -> bool:
+        return True
+
+    def set_fullscreen(self, on: bool) -> None:
+        pass
+
+
+def style_paths(folder: Path) -> list[str]:
+    styles = installed_styles()
+    if len(styles) >= 2:
+        return [str(s.path) for s in styles[:3]]
+    import torch
+
+    from export.onnx_export import export_onnx
+    from export.transformer_net import TransformerNet
+
+    paths = []
+    for seed in range(2):
+        torch.manual_seed(seed)
+        paths.append(str(export_onnx(TransformerNet().eval(), folder / f"random{seed}.onnx", precision="fp32",
+                                     metadata={"style": f"random{seed}"})))
+    return paths
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=parse_size, default=(640, 480))
+    parser.add_argument("--switches", type=int, default=20)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--full", action="store_true", help="on the CPU too, stylize at the full frame size")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = Engine(style_paths(Path(tmp)), EngineConfig(device=args.device))
+    work = CPU_WORK_PIXELS if engine.provider == "CPUExecutionProvider" and not args.full else None
+    display = SwitchingDisplay(args.switches)
+    run_live(SyntheticSource(size=args.size, fps=30), engine, display, LiveSettings(work_pixels=work),
+             on_shown=display.on_shown)
+    ms = sorted(1000 * s for s in display.latencies)
+    print(f"{engine.provider}, {args.size[0]}x{args.size[1]} camera at 30 fps, stylized at "
+          f"{'full size' if work is None else f'{work} pixels'}, {len(ms)} switches")
+    print(f"inference: median {statistics.median(display.infer_ms):.0f} ms")
+    print(f"switch latency (key → first frame of the new style): median {statistics.median(ms):.0f} ms, "
+          f"max {ms[-1]:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
