@@ -50,17 +50,18 @@ RECIPES = {
     # Johnson et al.'s layers, exactly the training loss of export/train.py.
     "vgg16": Recipe(weights_file="vgg16-imagenet-features.pth", content_layer="relu2_2",
                     style_layers=STYLE_LAYERS, content_weight=1e5, style_weight=1e10),
-    # Gatys et al.'s layers. The Caffe weights see 0–255 input instead of ~±2, so activations are
-    # about 57× larger: content distances scale by 57², Gram distances by 57⁴.
+    # Gatys et al.'s layers. The Caffe weights see 0–255 input rather than ~±2, so their distances
+    # are on another scale; these weights end a Starry Night optimisation with the same
+    # content : style balance as the vgg16 recipe.
     "vgg19": Recipe(weights_file="vgg19-caffe-features-fp16.pth", content_layer="relu4_2",
                     style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
-                    content_weight=30.0, style_weight=1.0),
+                    content_weight=1.5, style_weight=10.0),
 }
 
 
 @dataclass(frozen=True, kw_only=True)
 class OptimizeConfig:
-    """One optimisation. ``lr`` is Adam's step in 0–255 pixel units (L-BFGS does not use it)."""
+    """One optimisation. ``lr`` is Adam's step in 0–255 pixel units (L-BFGS needs none)."""
 
     network: str = "vgg16"
     vgg_weights: str | None = None
@@ -71,7 +72,7 @@ class OptimizeConfig:
     style_weight: float = RECIPES["vgg16"].style_weight
     init: str = "content"
     optimizer: str = "lbfgs"
-    lr: float = 4.0
+    lr: float = 10.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -144,10 +145,10 @@ def optimize(content_rgb: np.ndarray, style_rgb: np.ndarray, *, config: Optimize
     vgg = vgg or load_vgg(config)
     content = to_tensor(content_rgb).contiguous()
     loss = PerceptualLoss(vgg, content, to_tensor(style_rgb), config)
-    image = (content.clone() if config.init == "content" else _noise_like(content)).requires_grad_(True)
+    start = content.clone() if config.init == "content" else _noise_like(content)
     with tqdm(total=config.steps, disable=not progress, desc="optimize", unit="step") as bar:
-        (_run_lbfgs if config.optimizer == "lbfgs" else _run_adam)(image, loss, config, bar)
-    pictures = image.detach().clamp(0, 255).round()
+        pictures = (_run_lbfgs if config.optimizer == "lbfgs" else _run_adam)(start, loss, config, bar)
+    pictures = pictures.clamp(0, 255).round()
     with torch.no_grad():
         _, losses = loss(pictures)
     out = pictures.to(torch.uint8).permute(0, 2, 3, 1).numpy()
@@ -158,23 +159,30 @@ def _noise_like(images: torch.Tensor) -> torch.Tensor:
     return (128 + 40 * torch.randn_like(images)).clamp(0, 255)
 
 
-def _run_lbfgs(image: torch.Tensor, loss: PerceptualLoss, config: OptimizeConfig, bar: tqdm) -> None:
+def _run_lbfgs(start: torch.Tensor, loss: PerceptualLoss, config: OptimizeConfig, bar: tqdm) -> torch.Tensor:
+    # L-BFGS has no bounds, and clamping its result afterwards undoes much of the style (its
+    # unbounded optimum puts a few percent of the pixels far outside 0–255). It works on
+    # logits instead, so every picture it tries is one that can be written out.
     # One step() call runs the whole optimisation, so the curvature history is never reset;
     # each closure call is one VGG forward and backward pass, the unit of ``steps``.
-    optimizer = torch.optim.LBFGS([image], lr=1, max_iter=config.steps, max_eval=config.steps, history_size=50,
+    unit = (start / 255).clamp(0.002, 0.998)
+    logits = torch.log(unit / (1 - unit)).requires_grad_(True)
+    optimizer = torch.optim.LBFGS([logits], lr=1, max_iter=config.steps, max_eval=config.steps, history_size=50,
                                   tolerance_grad=0, tolerance_change=0, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        total, parts = loss(image)
+        total, parts = loss(255 * torch.sigmoid(logits))
         total.backward()
         _advance(bar, parts)
         return total
 
     optimizer.step(closure)
+    return 255 * torch.sigmoid(logits.detach())
 
 
-def _run_adam(image: torch.Tensor, loss: PerceptualLoss, config: OptimizeConfig, bar: tqdm) -> None:
+def _run_adam(start: torch.Tensor, loss: PerceptualLoss, config: OptimizeConfig, bar: tqdm) -> torch.Tensor:
+    image = start.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([image], lr=config.lr)
     for _ in range(config.steps):
         optimizer.zero_grad()
@@ -182,8 +190,9 @@ def _run_adam(image: torch.Tensor, loss: PerceptualLoss, config: OptimizeConfig,
         total.backward()
         optimizer.step()
         with torch.no_grad():
-            image.clamp_(0, 255)
+            image.clamp_(0, 255)  # harmless for Adam; for L-BFGS it would corrupt the curvature history
         _advance(bar, parts)
+    return image.detach()
 
 
 def _advance(bar: tqdm, parts: Losses) -> None:
