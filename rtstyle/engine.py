@@ -206,6 +206,11 @@ class _BoundRunner(_PlainRunner):
         return np.array(y.numpy(), copy=True)  # the buffer is reused by the next call
 
 
+def likely_cpu(device: str) -> bool:
+    """Whether ``device`` will run on the CPU, judged without loading a model."""
+    return device == "cpu" or (device == "auto" and not _nvidia_driver_present())
+
+
 def _nvidia_driver_present() -> bool:
     return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
 

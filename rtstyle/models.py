@@ -43,6 +43,11 @@ class StyleInfo:
     def variant(self) -> str:
         return self.metadata.get("variant", "full")
 
+    @property
+    def base(self) -> str:
+        """The painting's style name, shared by its full and fast networks."""
+        return self.metadata.get("base_style") or self.name.removesuffix("_fast")
+
     @classmethod
     def from_file(cls, path: str | Path) -> StyleInfo:
         path = Path(path)
@@ -81,6 +86,16 @@ def find_style(name_or_path: str) -> StyleInfo:
             return style
     names = ", ".join(s.path.stem for s in styles) or "none installed"
     raise StyleNotFoundError(f"unknown style {name_or_path!r} (installed: {names})")
+
+
+def pick_variant(styles: list[StyleInfo], variant: str) -> list[StyleInfo]:
+    """One network per painting: the ``variant`` one where it exists, else whatever there is."""
+    chosen: dict[str, StyleInfo] = {}
+    for style in styles:
+        current = chosen.get(style.base)
+        if current is None or (current.variant != variant and style.variant == variant):
+            chosen[style.base] = style
+    return list(chosen.values())
 
 
 def default_style() -> StyleInfo:

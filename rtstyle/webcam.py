@@ -851,7 +851,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
     p = subparsers.add_parser("webcam", help="live stylized camera window (press h for the keys)",
                               description="Live stylized camera window. On the CPU, frames are stylized at "
-                              f"{CPU_WORK_PIXELS} pixels at most unless --scale is given. Keys: " + "  ".join(HELP))
+                              f"{CPU_WORK_PIXELS} pixels at most with the full networks unless --scale is given. "
+                              "Keys: " + "  ".join(HELP))
     p.add_argument("--camera", default="0", metavar="INDEX|PATH|URL",
                    help="camera index, device, video file, stream URL, or 'synthetic' for a test scene (default: 0)")
     p.add_argument("--size", type=parse_size, metavar="WxH",
@@ -862,6 +863,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--virtual-cam", action="store_true",
                    help="also send the stylized frames to a virtual camera (pyvirtualcam; v4l2loopback on Linux)")
     p.add_argument("--no-hud", action="store_true", help="start with the HUD hidden (h shows it)")
+    p.add_argument("--variant", choices=("auto", "full", "fast"), default="auto",
+                   help="network per painting; auto: fast on the CPU, full on a GPU")
     p.set_defaults(run=cmd_webcam)
     return p
 
@@ -881,10 +884,12 @@ def prepare(args: argparse.Namespace) -> tuple[FrameSource, StyleEngine, LiveSet
     OpenCVWindow.check()
     check_writable(args.output_dir / "rtstyle-snapshot.png")
     virtual_cam = VirtualCamera() if args.virtual_cam else None
-    names, first = style_order(args.style)
+    variant = _variant(args)
+    names, first = style_order(args.style, variant)
     engine = _engine(argparse.Namespace(**{**vars(args), "scale": args.scale or 1.0}), names)
     on_cpu = engine.provider == "CPUExecutionProvider"
-    work_pixels = CPU_WORK_PIXELS if on_cpu and args.scale is None else None
+    # The fast networks keep up at full size; the full ones need fewer pixels on a CPU.
+    work_pixels = CPU_WORK_PIXELS if on_cpu and args.scale is None and variant == "full" else None
     if work_pixels:
         log.info("on the CPU: stylizing at most %d pixels per frame (--scale 1 for full size)", work_pixels)
     settings = LiveSettings(first_style=first, work_pixels=work_pixels, output_dir=args.output_dir,
@@ -892,12 +897,24 @@ def prepare(args: argparse.Namespace) -> tuple[FrameSource, StyleEngine, LiveSet
     return open_source(args.camera, size=args.size), engine, settings, virtual_cam
 
 
-def style_order(choice: str | None) -> tuple[list[str], int]:
-    """Every installed style (so that keys can switch to it), and the index of the one to show first."""
-    from rtstyle.models import default_style, find_style, installed_styles
+def _variant(args: argparse.Namespace) -> str:
+    """``auto``: the fast networks where inference will run on the CPU."""
+    from rtstyle.engine import likely_cpu
 
-    installed = [s.name for s in installed_styles()]
+    if args.variant != "auto":
+        return str(args.variant)
+    return "fast" if likely_cpu(args.device) else "full"
+
+
+def style_order(choice: str | None, variant: str = "full") -> tuple[list[str], int]:
+    """One network per installed painting, of ``variant`` where there is one (so that keys can
+    switch to every painting), and the index of the one to show first."""
+    from rtstyle.models import default_style, find_style, installed_styles, pick_variant
+
+    styles = pick_variant(installed_styles(), variant)
+    installed = [s.name for s in styles]
     first = find_style(choice) if choice else default_style()
-    if first.name in installed:
-        return installed, installed.index(first.name)
+    same_painting = [i for i, s in enumerate(styles) if s.base == first.base]
+    if same_painting:  # the chosen painting, in the chosen variant
+        return installed, same_painting[0]
     return [str(first.path), *installed], 0
