@@ -47,7 +47,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     engine = _engine(args)
     stabilizer = Stabilizer(StabilizerConfig(strength=args.stabilize_strength)) if args.stabilize else None
     result = stylize_video(args.input, args.output, engine, batch_size=args.batch, stabilizer=stabilizer,
-                           progress=_show_progress(args))
+                           encoder=args.encoder, progress=_show_progress(args))
     report = {"output": str(args.output), "frames": result.frames, "seconds": round(result.seconds, 3),
               "fps": round(result.fps, 2), "provider": engine.provider, "precision": engine.precision,
               "style": engine.style, "stabilize": args.stabilize,
@@ -137,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="blend the previous output along the optical flow against flicker (default: on)")
     p.add_argument("--stabilize-strength", type=float, default=StabilizerConfig().strength, metavar="W",
                    help="weight of the previous output where the flow is reliable, 0–1")
+    p.add_argument("--encoder", choices=("auto", "libx264", "h264_nvenc"), default="auto",
+                   help="auto: NVENC where an NVIDIA GPU can encode, libx264 otherwise")
     p.add_argument("--json", action="store_true", help="print a JSON result on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=cmd_video)

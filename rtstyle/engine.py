@@ -137,7 +137,7 @@ class Engine:
         """The asked-for provider, or for ``auto`` the first of TensorRT, CUDA that loads, else CPU."""
         if self.config.device != "auto":
             return _PROVIDER[self.config.device]
-        available = ort.get_available_providers() if _nvidia_driver_present() else []
+        available = ort.get_available_providers() if nvidia_driver_present() else []
         for name in (_PROVIDER["tensorrt"], _PROVIDER["cuda"]):
             if name in available:
                 self.provider, self.precision = name, self._precision(name)
@@ -208,10 +208,10 @@ class _BoundRunner(_PlainRunner):
 
 def likely_cpu(device: str) -> bool:
     """Whether ``device`` will run on the CPU, judged without loading a model."""
-    return device == "cpu" or (device == "auto" and not _nvidia_driver_present())
+    return device == "cpu" or (device == "auto" and not nvidia_driver_present())
 
 
-def _nvidia_driver_present() -> bool:
+def nvidia_driver_present() -> bool:
     return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
 
 

@@ -192,12 +192,14 @@ def stylize_video(
     *,
     batch_size: int = 4,
     stabilizer: Stabilizer | None = None,
+    encoder: str = "auto",
     progress: bool = True,
 ) -> RunResult:
     """Stylize every frame of ``source`` into ``target``, keeping frame rate, count and audio."""
     source, target = check_paths(source, target)
     stylize = engine.stylize if stabilizer is None else _stabilized(engine, stabilizer)
-    with VideoReader(source) as reader, VideoWriter(target, reader.info.fps, audio_from=source) as writer:
+    with VideoReader(source) as reader, VideoWriter(target, reader.info.fps, audio_from=source,
+                                                                    encoder=encoder) as writer:
         total = reader.info.frame_count or None
         with tqdm(total=total, unit="frame", disable=not progress, desc=target.name, leave=False) as bar:
             result = run_threaded(reader, stylize, writer.write, batch_size=batch_size, on_frames=bar.update)

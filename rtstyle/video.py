@@ -96,7 +96,9 @@ def _upright(image: np.ndarray, rotation: float) -> np.ndarray:
 
 
 class VideoWriter:
-    """H.264 (libx264, yuv420p) at a constant ``fps``, with the audio of ``audio_from`` kept.
+    """H.264 (yuv420p) at a constant ``fps``, with the audio of ``audio_from`` kept.
+
+    ``encoder="auto"`` uses NVIDIA's NVENC (h264_nvenc) where it opens, libx264 otherwise.
 
     Audio is copied packet for packet where the output container can hold its codec and
     re-encoded to AAC otherwise, interleaved with the video as frames arrive. The file is
@@ -106,13 +108,14 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | Path, fps: Fraction, *, audio_from: str | Path | None = None,
-                 crf: int = 18, preset: str = "fast"):
+                 encoder: str = "auto", quality: int = 18):
         self.path = Path(path)
         check_writable(self.path)
         self.fps = Fraction(fps)
         self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
         self._audio_from = Path(audio_from) if audio_from else None
-        self._options = {"crf": str(crf), "preset": preset}
+        self.encoder = encoder
+        self.quality = quality
         self._container: av.container.OutputContainer | None = None
         self._video: av.video.stream.VideoStream | None = None
         self._audio: _AudioTrack | None = None
@@ -141,8 +144,11 @@ class VideoWriter:
             self._container = av.open(str(self.partial), mode="w", format=fmt)
         except av.FFmpegError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
-        self._video = self._container.add_stream("libx264", rate=self.fps, options=self._options)
-        self._video.width, self._video.height = width + width % 2, height + height % 2
+        size = (width + width % 2, height + height % 2)
+        self.encoder = pick_encoder(self.encoder, size, self.fps)
+        options = _ENCODER_OPTIONS[self.encoder](self.quality)
+        self._video = self._container.add_stream(self.encoder, rate=self.fps, options=options)
+        self._video.width, self._video.height = size
         self._video.pix_fmt = "yuv420p"
         self._video.codec_context.time_base = 1 / self.fps
         if self._audio_from:
@@ -184,6 +190,31 @@ class VideoWriter:
                 raise
         else:
             self.abort()
+
+
+_ENCODER_OPTIONS = {  # quality: x264's CRF scale (lower is better); NVENC's constant quality is close to it
+    "libx264": lambda q: {"crf": str(q), "preset": "fast"},
+    "h264_nvenc": lambda q: {"rc": "vbr", "cq": str(q), "preset": "p4"},
+}
+
+
+def pick_encoder(choice: str, size: tuple[int, int], fps: Fraction) -> str:
+    """``auto``: h264_nvenc where an NVIDIA driver is present and the encoder opens, else libx264."""
+    from rtstyle.engine import nvidia_driver_present
+
+    if choice not in ("auto", *_ENCODER_OPTIONS):
+        raise OutputError(f"unknown encoder {choice!r} (choose auto, {', '.join(_ENCODER_OPTIONS)})")
+    candidates = ["h264_nvenc", "libx264"] if choice == "auto" and nvidia_driver_present() else \
+        ["libx264"] if choice == "auto" else [choice]
+    for name in candidates:
+        try:
+            probe = av.CodecContext.create(name, "w")
+            probe.width, probe.height, probe.pix_fmt, probe.time_base = *size, "yuv420p", 1 / Fraction(fps)
+            probe.open()
+            return name
+        except av.FFmpegError as exc:
+            log.info("encoder %s unusable here: %s", name, exc)
+    raise OutputError(f"the {choice} encoder cannot open here (an NVIDIA GPU and driver are needed for NVENC)")
 
 
 class _AudioTrack:

@@ -134,12 +134,14 @@ BAD_INPUTS = [  # id, make input, extra args, message
     ("output is a folder", None, ["OUT=."], "output is a folder"),
     ("same file", None, ["OUT=in.mp4"], "overwrite the input"),
     ("bad batch", None, ["--batch", "0"], "--batch must be at least 1"),
+    pytest.param("no nvenc", None, ["--encoder", "h264_nvenc"], "h264_nvenc encoder cannot open",
+                 marks=pytest.mark.skipif(Path("/proc/driver/nvidia/version").exists(), reason="has NVIDIA driver")),
 ]
 
 
-@pytest.mark.parametrize("case", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
-def test_bad_input_is_one_line_and_nonzero(tiny_models, clip, tmp_path: Path, capsys, case) -> None:
-    _, make, extra, message = case
+@pytest.mark.parametrize("name, make, extra, message", BAD_INPUTS)
+def test_bad_input_is_one_line_and_nonzero(tiny_models, clip, tmp_path: Path, capsys, name, make, extra,
+                                           message) -> None:
     source = make(tmp_path) if make else clip("in.mp4", width=32, height=32, frames=4)
     target = tmp_path / "out.mp4"
     args = [a for a in extra if not a.startswith("OUT=")]
