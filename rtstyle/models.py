@@ -16,14 +16,16 @@ from rtstyle.errors import StyleNotFoundError
 def model_dirs() -> list[Path]:
     """Where styles are looked for, first match wins.
 
-    ``$RTSTYLE_MODELS`` (``os.pathsep``-separated), the user's own folder, the repository's
-    ``models/`` (editable installs) and ``<prefix>/share/rtstyle/models`` (wheel installs).
+    ``$RTSTYLE_MODELS`` (``os.pathsep``-separated) when set, and then nothing else; otherwise the
+    user's own folder, the repository's ``models/`` (editable installs) and
+    ``<prefix>/share/rtstyle/models`` (wheel installs).
     """
     dirs = [Path(p) for p in os.environ.get("RTSTYLE_MODELS", "").split(os.pathsep) if p]
+    if dirs:
+        return dirs
     data_home = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    dirs += [data_home / "rtstyle" / "models", Path(__file__).resolve().parent.parent / "models",
+    return [data_home / "rtstyle" / "models", Path(__file__).resolve().parent.parent / "models",
              Path(sys.prefix) / "share" / "rtstyle" / "models"]
-    return dirs
 
 
 @dataclass(frozen=True)

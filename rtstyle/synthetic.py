@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 from pathlib import Path
 
@@ -10,24 +11,40 @@ import cv2
 import numpy as np
 
 
+@functools.lru_cache(maxsize=8)
+def _texture(height: int, width: int) -> np.ndarray:
+    """Fractal noise H×W in about [-1, 1]: clouds and grass for the networks to paint
+    (a perfectly smooth picture gives them nothing to work with)."""
+    rng = np.random.default_rng(7)
+    total = np.zeros((height, width), np.float32)
+    for octave in range(1, 6):
+        cells = 2 ** (octave + 1)
+        coarse = rng.standard_normal((cells, cells * 2)).astype(np.float32)
+        total += cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC) / octave
+    return total / np.abs(total).max()
+
+
 def scene(index: int, width: int, height: int) -> np.ndarray:
-    """Frame ``index`` of a landscape: sky, sun, rolling hills, a sailing boat; uint8 BGR."""
+    """Frame ``index`` of a landscape: cloudy sky, sun, grassy rolling hills, a sailing boat; uint8 BGR."""
     y = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
     sky = (1 - y) * np.array([235, 170, 90], np.float32) + y * np.array([200, 220, 250], np.float32)
-    image = np.broadcast_to(sky, (height, width, 3)).copy()
+    clouds = np.clip(_texture(height, width), 0, 1)[..., None] * 90
+    image = np.broadcast_to(sky, (height, width, 3)) + clouds
     s = max(1, min(width, height) // 8)
     cv2.circle(image, (int(width * 0.78), int(height * 0.25)), s, (90, 200, 255), -1, cv2.LINE_AA)
     x = np.arange(width)
     for k, (colour, base) in enumerate((((70, 140, 60), 0.55), ((40, 100, 40), 0.7), ((150, 110, 40), 0.85))):
         ridge = height * (base + 0.05 * np.sin(x / width * (6 + 3 * k) + index * 0.02 * (k + 1)))
         mask = np.arange(height)[:, None] >= ridge[None, :]
-        image[mask] = colour
+        noise = _texture(height, width)
+        grass = 1 + 0.35 * (noise[::-1] if k % 2 else noise[:, ::-1])[..., None]
+        image = np.where(mask[..., None], np.array(colour, np.float32) * grass, image)
     bx = int((index * 4) % (width + 2 * s)) - s
     by = int(height * 0.8)
     hull = np.array([[bx - s, by], [bx + s, by], [bx + s // 2, by + s // 2], [bx - s // 2, by + s // 2]])
     cv2.fillPoly(image, [hull], (30, 30, 120), cv2.LINE_AA)
     cv2.fillPoly(image, [np.array([[bx, by - 1], [bx, by - s], [bx + s // 2, by - 1]])], (240, 240, 240), cv2.LINE_AA)
-    return image.astype(np.uint8)
+    return np.clip(image, 0, 255).astype(np.uint8)
 
 
 def write_clip(path: str | Path, *, width: int = 320, height: int = 180, fps: Fraction | int = 25,

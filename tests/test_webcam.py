@@ -544,6 +544,21 @@ def test_real_window_r_twice_records_a_playable_mp4(window, tmp_path: Path) -> N
     assert len(frames) >= 4 and frames[0].shape == (SIZE[1], SIZE[0], 3)
 
 
+def test_fast_variant_is_picked_per_painting(tmp_path, monkeypatch) -> None:
+    from rtstyle.models import StyleInfo, pick_variant
+    from rtstyle.webcam import style_order
+
+    full = [StyleInfo(n, tmp_path / f"{n}.onnx", {"variant": "full"}) for n in ("a", "b")]
+    fast = [StyleInfo("a_fast", tmp_path / "a_fast.onnx", {"variant": "fast", "base_style": "a"})]
+    assert [s.name for s in pick_variant(full + fast, "fast")] == ["a_fast", "b"]
+    assert [s.name for s in pick_variant(fast + full, "full")] == ["a", "b"]
+    monkeypatch.setattr("rtstyle.models.installed_styles", lambda: full + fast)
+    monkeypatch.setattr("rtstyle.models.find_style", lambda name: next(s for s in full + fast if s.name == name))
+    assert style_order("a", "fast") == (["a_fast", "b"], 0)
+    assert style_order("b", "fast") == (["a_fast", "b"], 1)
+    assert style_order("a_fast", "full") == (["a", "b"], 0)
+
+
 def _drive(log_path: str, dump_path: str, *argv: str) -> None:
     """The child process of :class:`RealWindow`: ``rtstyle webcam ARGV``, logging each key and
     shown frame as it happens, and pickling what the test checks at the end."""
@@ -583,18 +598,3 @@ def _drive(log_path: str, dump_path: str, *argv: str) -> None:
 
 if __name__ == "__main__":
     _drive(*sys.argv[1:])
-
-
-def test_fast_variant_is_picked_per_painting(tmp_path, monkeypatch) -> None:
-    from rtstyle.models import StyleInfo, pick_variant
-    from rtstyle.webcam import style_order
-
-    full = [StyleInfo(n, tmp_path / f"{n}.onnx", {"variant": "full"}) for n in ("a", "b")]
-    fast = [StyleInfo("a_fast", tmp_path / "a_fast.onnx", {"variant": "fast", "base_style": "a"})]
-    assert [s.name for s in pick_variant(full + fast, "fast")] == ["a_fast", "b"]
-    assert [s.name for s in pick_variant(fast + full, "full")] == ["a", "b"]
-    monkeypatch.setattr("rtstyle.models.installed_styles", lambda: full + fast)
-    monkeypatch.setattr("rtstyle.models.find_style", lambda name: next(s for s in full + fast if s.name == name))
-    assert style_order("a", "fast") == (["a_fast", "b"], 0)
-    assert style_order("b", "fast") == (["a_fast", "b"], 1)
-    assert style_order("a_fast", "full") == (["a", "b"], 0)
