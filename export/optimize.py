@@ -29,7 +29,8 @@ from export.data import to_tensor
 from export.losses import content_distance, gram_matrix, style_distance
 from export.train import STYLE_LAYERS, Losses
 from export.vgg import VGGFeatures
-from rtstyle.errors import InputError, OutputError, RtstyleError
+from rtstyle.cli import reporting_errors
+from rtstyle.errors import InputError, OutputError
 from rtstyle.video import check_writable
 
 SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights"
@@ -275,15 +276,12 @@ def run(args: argparse.Namespace) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def command() -> int:
         run(args)
-    except RtstyleError as exc:
-        print(f"rtstyle: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("rtstyle: interrupted", file=sys.stderr)
-        return 130
-    return 0
+        return 0
+
+    return reporting_errors(command)
 
 
 if __name__ == "__main__":

@@ -177,8 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    return reporting_errors(lambda: args.run(args))
+
+
+def reporting_errors(command: Callable[[], int]) -> int:
+    """Run ``command``; an :class:`RtstyleError` or Ctrl-C becomes one line on stderr and an exit code."""
     try:
-        return args.run(args)
+        return command()
     except RtstyleError as exc:
         print(f"rtstyle: error: {exc}", file=sys.stderr)
         return exc.exit_code
