@@ -164,6 +164,50 @@ def compare(style: StyleInfo, *, photos: int, steps: int, vgg_weights: str | Non
                       steps=steps, crop=training.crop, style_size=training.style_size)
 
 
+FAST_TOLERANCE = 0.15  # the fast network's distances may exceed the full one's by this much
+
+
+@dataclass(frozen=True)
+class FastComparison:
+    """A fast network and the full network of the same painting, scored with the full one's loss."""
+
+    fast: StyleInfo
+    full: StyleInfo
+    fast_scores: list[Score]
+    full_scores: list[Score]
+
+    def ratio(self, field: str) -> float:
+        return getattr(Score.mean(self.fast_scores), field) / getattr(Score.mean(self.full_scores), field)
+
+    @property
+    def meets(self) -> bool:
+        return all(self.ratio(f) <= 1 + FAST_TOLERANCE for f in ("gram", "relu3_3"))
+
+
+def compare_fast(fast: StyleInfo, full: StyleInfo, *, photos: int, vgg: VGGFeatures | None = None) -> FastComparison:
+    """Score both networks of one painting on its held-out photos with the full network's loss."""
+    training = Training.of(full)
+    config = training.config(1)  # no optimisation runs: only the loss settings are used
+    vgg = vgg or load_vgg(config, extra_layers=(REPORT_LAYER,))
+    pictures = held_out_photos(training, photos)
+    painting = load_rgb(training.style, long_side=training.style_size)
+    bgr = np.ascontiguousarray(pictures[..., ::-1])
+    scores = [score(vgg, Engine([s], EngineConfig(device="cpu")).stylize(bgr)[..., ::-1], pictures, painting, config)
+              for s in (fast, full)]
+    return FastComparison(fast, full, *scores)
+
+
+def render_fast(comparisons: list[FastComparison]) -> list[str]:
+    lines = ["", "## Fast networks against the full network of the same painting", "",
+             "Same held-out photos, scored with the full network's loss. Target: the fast network's Gram "
+             f"(style) and relu3_3 (content) distances at most {FAST_TOLERANCE:.0%} above the full one's.", "",
+             "| fast network | Gram distance fast / full | relu3_3 distance fast / full | within 15% |",
+             "|---|---:|---:|---|"]
+    lines += [f"| {c.fast.name} | {c.ratio('gram'):.2f} | {c.ratio('relu3_3'):.2f} | {'yes' if c.meets else 'no'} |"
+              for c in comparisons]
+    return lines
+
+
 def render(comparisons: list[Comparison], skipped: list[tuple[str, str]], *, photos: int, command: str) -> str:
     """docs/quality.md: a summary table, then one table per style."""
     lines = ["# Quality: each network against an optimisation of its own loss", "",
@@ -226,7 +270,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_report(args: argparse.Namespace, command: str) -> Path:
-    files = sorted(Path(args.models).glob("*.onnx"))
+    styles = [StyleInfo.from_file(f) for f in sorted(Path(args.models).glob("*.onnx"))]
+    full = {s.base: s for s in styles if s.variant != "fast"}
+    fast = [s for s in styles if s.variant == "fast" and s.base in full]
+    files = [s.path for s in full.values()]
     if not files:
         raise InputError(f"no .onnx models in {args.models}")
     if args.photos < 1:
@@ -246,9 +293,13 @@ def write_report(args: argparse.Namespace, command: str) -> Path:
         _say(args, f"{style.name}: network / optimisation = {comparison.ratio:.2f}")
     if not comparisons:
         raise InputError("no model could be scored: " + "; ".join(f"{n}: {why}" for n, why in skipped))
+    fast_comparisons = [compare_fast(s, full[s.base], photos=args.photos) for s in fast]
+    for c in fast_comparisons:
+        _say(args, f"{c.fast.name}: Gram {c.ratio('gram'):.2f}×, relu3_3 {c.ratio('relu3_3'):.2f}× the full network")
     out = Path(args.out) / "quality.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(comparisons, skipped, photos=args.photos, command=command))
+    text = render(comparisons, skipped, photos=args.photos, command=command)
+    out.write_text(text + ("\n".join(render_fast(fast_comparisons)) + "\n" if fast_comparisons else ""))
     return out
 
 
