@@ -1,10 +1,12 @@
-"""Style switch latency of the live window: key press → first shown frame of the new style.
+"""Style switch latency and displayed fps of the live window (key press → first shown frame of
+the new style; frames handed to the window per second, end to end: capture, inference, display).
 
 Runs :func:`rtstyle.webcam.run_live` with the synthetic camera and a display without a window
 that presses ``n`` once a few frames of the current style were shown, and times from the key
 (as the window loop reads it) to the first frame of the next style handed to the window.
 
     python benchmarks/webcam_switch.py [--size 640x480] [--switches 20] [--device cpu] [--full]
+                                       [--variant full|fast]
 
 Uses the installed styles; with fewer than two, two random-weight full-size networks (needs
 PyTorch), which cost the same to run as trained ones.
@@ -68,19 +70,19 @@ class SwitchingDisplay:
         pass
 
 
-def style_paths(folder: Path) -> list[str]:
-    styles = installed_styles()
+def style_paths(folder: Path, variant: str) -> list[str]:
+    styles = [s for s in installed_styles() if s.variant == variant]
     if len(styles) >= 2:
         return [str(s.path) for s in styles[:3]]
     import torch
 
     from export.onnx_export import export_onnx
-    from export.transformer_net import TransformerNet
+    from export.transformer_net import network_for
 
     paths = []
     for seed in range(2):
         torch.manual_seed(seed)
-        paths.append(str(export_onnx(TransformerNet().eval(), folder / f"random{seed}.onnx", precision="fp32",
+        paths.append(str(export_onnx(network_for(variant).eval(), folder / f"random{seed}.onnx", precision="fp32",
                                      metadata={"style": f"random{seed}"})))
     return paths
 
@@ -91,17 +93,22 @@ def main() -> None:
     parser.add_argument("--switches", type=int, default=20)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--full", action="store_true", help="on the CPU too, stylize at the full frame size")
+    parser.add_argument("--variant", choices=("full", "fast"), default="full")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine(style_paths(Path(tmp)), EngineConfig(device=args.device))
-    work = CPU_WORK_PIXELS if engine.provider == "CPUExecutionProvider" and not args.full else None
+        engine = Engine(style_paths(Path(tmp), args.variant), EngineConfig(device=args.device))
+    on_cpu_full = engine.provider == "CPUExecutionProvider" and args.variant == "full"
+    work = CPU_WORK_PIXELS if on_cpu_full and not args.full else None
     display = SwitchingDisplay(args.switches)
+    began = time.perf_counter()
     run_live(SyntheticSource(size=args.size, fps=30), engine, display, LiveSettings(work_pixels=work),
              on_shown=display.on_shown)
+    seconds = time.perf_counter() - began
     ms = sorted(1000 * s for s in display.latencies)
-    print(f"{engine.provider}, {args.size[0]}x{args.size[1]} camera at 30 fps, stylized at "
+    print(f"{engine.provider}, {args.variant} networks, {args.size[0]}x{args.size[1]} camera at 30 fps, stylized at "
           f"{'full size' if work is None else f'{work} pixels'}, {len(ms)} switches")
-    print(f"inference: median {statistics.median(display.infer_ms):.0f} ms")
+    print(f"inference: median {statistics.median(display.infer_ms):.0f} ms; "
+          f"displayed: {len(display.infer_ms) / seconds:.1f} fps over {seconds:.1f} s")
     print(f"switch latency (key → first frame of the new style): median {statistics.median(ms):.0f} ms, "
           f"max {ms[-1]:.0f} ms")
 
