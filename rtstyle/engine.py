@@ -119,10 +119,16 @@ class Engine:
             model = to_fp32(model) if graph_precision(model) == "fp16" else model
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.config.threads
-        options.log_severity_level = 3
+        # With -v on a GPU, onnxruntime's verbose log says which nodes each provider took (the graph
+        # partitioning: reflection padding and instance norm should stay inside TensorRT).
+        partitioning = provider != _PROVIDER["cpu"] and log.isEnabledFor(logging.INFO)
+        options.log_severity_level = 1 if partitioning else 3
         with _captured_onnxruntime_log() as log_text:
             session = ort.InferenceSession(model.SerializeToString(), options,
                                            providers=[self._with_options(provider)])
+        if partitioning:
+            placed = [line for line in log_text.getvalue().splitlines() if "node" in line.lower()]
+            log.info("onnxruntime on %s:\n%s", provider, "\n".join(placed))
         if session.get_providers()[0] != provider:
             device = next(k for k, v in _PROVIDER.items() if v == provider)
             raise ProviderError(_missing_provider_message(device, log_text.getvalue()))
