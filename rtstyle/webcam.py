@@ -41,6 +41,7 @@ import numpy as np
 
 from rtstyle.errors import InputError, OutputError, RtstyleError
 from rtstyle.synthetic import scene
+from rtstyle.temporal import Stabilizer
 from rtstyle.video import VideoReader, VideoWriter, check_writable
 
 log = logging.getLogger(__name__)
@@ -593,7 +594,7 @@ def _capture(source: FrameSource, frames: Latest[Captured], stop: threading.Even
 
 
 def _infer(engine: StyleEngine, work_pixels: int | None, frames: Latest[Captured], results: Latest[Shown],
-           live: _Live, outputs: _Outputs, stop: threading.Event) -> None:
+           live: _Live, outputs: _Outputs, stop: threading.Event, steady: _Steadier | None = None) -> None:
     """Render the newest camera frame as ``live.look`` says, feed the outputs, post the result."""
     names, seen = engine.style_names, 0
     try:
@@ -606,11 +607,27 @@ def _infer(engine: StyleEngine, work_pixels: int | None, frames: Latest[Captured
             began = time.perf_counter()
             image = render(captured.image, look, partial(stylize_within, engine, style=names[look.style],
                                                           work_pixels=work_pixels))
+            if steady is not None:
+                image = steady(look, captured.image, image)
             infer_ms = (time.perf_counter() - began) * 1000
             outputs.write(image, live.record_to)
             results.put(Shown(image, captured.image, look, captured.index, infer_ms))
     finally:
         outputs.close()
+
+
+class _Steadier:
+    """A :class:`Stabilizer` that starts fresh whenever the look changes (style, mode, strength)."""
+
+    def __init__(self) -> None:
+        self.stabilizer = Stabilizer()
+        self.look: Look | None = None
+
+    def __call__(self, look: Look, frame: np.ndarray, image: np.ndarray) -> np.ndarray:
+        if look != self.look:
+            self.stabilizer.reset()
+            self.look = look
+        return self.stabilizer.process(frame, image) if look.mode is Mode.STYLIZED else image
 
 
 # --- the window -------------------------------------------------------------------------------
@@ -678,6 +695,7 @@ class LiveSettings:
     hud: bool = True
     first_frame_seconds: float = 10.0  # a camera that sends nothing for this long is an error…
     stall_seconds: float = 3.0  # …and so is one that stops for this long (unplugged)
+    stabilize: bool = False  # flow-guided blending against flicker (rtstyle.temporal)
 
 
 @dataclass(frozen=True)
@@ -698,8 +716,9 @@ def run_live(source: FrameSource, engine: StyleEngine, display: Display, setting
     live = _Live(look=Look(style=settings.first_style))
     outputs, stages = _Outputs(source.fps, virtual_cam), _Stages()
     stages.start("rtstyle-capture", partial(_capture, source, frames, stages.stop))
+    steady = _Steadier() if settings.stabilize else None
     stages.start("rtstyle-inference", partial(_infer, engine, settings.work_pixels, frames, results, live, outputs,
-                                              stages.stop))
+                                              stages.stop, steady))
     window = _WindowLoop(display, engine, settings, live, frames, results, stages.stop, source.name, on_shown)
     try:
         with display:
@@ -863,6 +882,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--virtual-cam", action="store_true",
                    help="also send the stylized frames to a virtual camera (pyvirtualcam; v4l2loopback on Linux)")
     p.add_argument("--no-hud", action="store_true", help="start with the HUD hidden (h shows it)")
+    p.add_argument("--stabilize", action="store_true",
+                   help="blend the previous frame along the optical flow against flicker (costs a few ms a frame)")
     p.add_argument("--variant", choices=("auto", "full", "fast"), default="auto",
                    help="network per painting; auto: fast on the CPU, full on a GPU")
     p.set_defaults(run=cmd_webcam)
@@ -893,7 +914,7 @@ def prepare(args: argparse.Namespace) -> tuple[FrameSource, StyleEngine, LiveSet
     if work_pixels:
         log.info("on the CPU: stylizing at most %d pixels per frame (--scale 1 for full size)", work_pixels)
     settings = LiveSettings(first_style=first, work_pixels=work_pixels, output_dir=args.output_dir,
-                            hud=not args.no_hud)
+                            hud=not args.no_hud, stabilize=args.stabilize)
     return open_source(args.camera, size=args.size), engine, settings, virtual_cam
 
 

@@ -559,6 +559,19 @@ def test_fast_variant_is_picked_per_painting(tmp_path, monkeypatch) -> None:
     assert style_order("a_fast", "full") == (["a", "b"], 0)
 
 
+
+def test_stabilizer_starts_fresh_when_the_look_changes() -> None:
+    from rtstyle.webcam import Look, Mode, _Steadier
+
+    steady = _Steadier()
+    frame = np.full((32, 32, 3), 100, np.uint8)
+    white, black = np.full_like(frame, 255), np.zeros_like(frame)
+    steady(Look(style=0), frame, white)
+    assert steady(Look(style=0), frame, black).mean() > 100  # same look: blended with the white frame
+    np.testing.assert_array_equal(steady(Look(style=1), frame, black), black)  # new style: nothing carried over
+    np.testing.assert_array_equal(steady(Look(style=1, mode=Mode.ORIGINAL), frame, frame), frame)
+
+
 def _drive(log_path: str, dump_path: str, *argv: str) -> None:
     """The child process of :class:`RealWindow`: ``rtstyle webcam ARGV``, logging each key and
     shown frame as it happens, and pickling what the test checks at the end."""
