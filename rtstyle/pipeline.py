@@ -198,10 +198,10 @@ def stylize_video(
     """Stylize every frame of ``source`` into ``target``, keeping frame rate, count and audio."""
     source, target = check_paths(source, target)
     stylize = engine.stylize if stabilizer is None else _stabilized(engine, stabilizer)
-    with VideoReader(source) as reader, VideoWriter(target, reader.info.fps, audio_from=source,
-                                                                    encoder=encoder) as writer:
+    with VideoReader(source) as reader:
+        writer = VideoWriter(target, reader.info.fps, audio_from=source, encoder=encoder)
         total = reader.info.frame_count or None
-        with tqdm(total=total, unit="frame", disable=not progress, desc=target.name, leave=False) as bar:
+        with writer, tqdm(total=total, unit="frame", disable=not progress, desc=target.name, leave=False) as bar:
             result = run_threaded(reader, stylize, writer.write, batch_size=batch_size, on_frames=bar.update)
     return result
 
