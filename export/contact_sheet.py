@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--photos", type=int, default=5, help="rows of held-out photos (default %(default)s)")
     p.add_argument("--content-dir", default=str(DEFAULT_CONTENT), help="the training photos (default ../shared's)")
     p.add_argument("--holdout-every", type=int, default=50, help="as in training (default %(default)s)")
+    p.add_argument("--variant", choices=("full", "fast", "all"), default="full",
+                   help="which networks get a column (default %(default)s)")
     p.add_argument("--width", type=int, default=MAX_WIDTH, help="at most this wide (default %(default)s)")
     args = p.parse_args(argv)
     try:
@@ -149,13 +151,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_sheet(args: argparse.Namespace) -> Path:
-    files = sorted(Path(args.models).glob("*.onnx"))
-    if not files:
-        raise InputError(f"no .onnx models in {args.models}")
+    styles = [StyleInfo.from_file(f) for f in sorted(Path(args.models).glob("*.onnx"))]
+    styles = [s for s in styles if args.variant == "all" or s.variant == args.variant]
+    if not styles:
+        raise InputError(f"no {args.variant if args.variant != 'all' else ''} .onnx models in {args.models}")
     photos = held_out_photos(Path(args.content_dir), args.photos, args.holdout_every)
     if not photos:
         raise InputError(f"no readable photos in {args.content_dir}")
-    sheet = contact_sheet(photos, [StyleInfo.from_file(f) for f in files], width=args.width)
+    sheet = contact_sheet(photos, styles, width=args.width)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ok, data = cv2.imencode(out.suffix or ".png", sheet)

@@ -259,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="fewer optimisation steps: a smoke run, not a report")
     p.add_argument("--vgg-weights", help="VGG16 state dict (default: the one named in the metadata, else ../shared)")
     p.add_argument("--out", default="docs", help="folder for quality.md (default %(default)s)")
+    p.add_argument("--variants", choices=("full", "fast", "both"), default="both",
+                   help="full: against the optimisation (quality.md); fast: against the full network "
+                   "(quality_fast.md)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     try:
@@ -269,19 +272,37 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def write_report(args: argparse.Namespace, command: str) -> Path:
+def write_report(args: argparse.Namespace, command: str) -> list[Path]:
+    """docs/quality.md (full networks against the optimisation) and docs/quality_fast.md (fast
+    networks against their full network), as ``--variants`` asks."""
     styles = [StyleInfo.from_file(f) for f in sorted(Path(args.models).glob("*.onnx"))]
     full = {s.base: s for s in styles if s.variant != "fast"}
     fast = [s for s in styles if s.variant == "fast" and s.base in full]
-    files = [s.path for s in full.values()]
-    if not files:
+    if not full:
         raise InputError(f"no .onnx models in {args.models}")
     if args.photos < 1:
         raise InputError(f"--photos must be at least 1, not {args.photos}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    if args.variants in ("full", "both"):
+        written.append(out / "quality.md")
+        written[-1].write_text(_full_report(args, list(full.values()), command))
+    if args.variants in ("fast", "both") and fast:
+        comparisons = [compare_fast(s, full[s.base], photos=args.photos) for s in fast]
+        for c in comparisons:
+            _say(args, f"{c.fast.name}: Gram {c.ratio('gram'):.2f}×, relu3_3 {c.ratio('relu3_3'):.2f}× the full one")
+        written.append(out / "quality_fast.md")
+        written[-1].write_text("\n".join(["# Quality of the fast networks", "", f"Written by `{command}` on "
+                                           f"{time.strftime('%Y-%m-%d')}, {args.photos} held-out photos per style.",
+                                           *render_fast(comparisons)]) + "\n")
+    return written
+
+
+def _full_report(args: argparse.Namespace, styles: list[StyleInfo], command: str) -> str:
     steps = args.steps or (40 if args.quick else 200)
     comparisons, skipped = [], []
-    for f in files:
-        style = StyleInfo.from_file(f)
+    for style in styles:
         try:
             comparison = compare(style, photos=args.photos, steps=steps, vgg_weights=args.vgg_weights,
                                  progress=not args.quiet)
@@ -293,14 +314,7 @@ def write_report(args: argparse.Namespace, command: str) -> Path:
         _say(args, f"{style.name}: network / optimisation = {comparison.ratio:.2f}")
     if not comparisons:
         raise InputError("no model could be scored: " + "; ".join(f"{n}: {why}" for n, why in skipped))
-    fast_comparisons = [compare_fast(s, full[s.base], photos=args.photos) for s in fast]
-    for c in fast_comparisons:
-        _say(args, f"{c.fast.name}: Gram {c.ratio('gram'):.2f}×, relu3_3 {c.ratio('relu3_3'):.2f}× the full network")
-    out = Path(args.out) / "quality.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text = render(comparisons, skipped, photos=args.photos, command=command)
-    out.write_text(text + ("\n".join(render_fast(fast_comparisons)) + "\n" if fast_comparisons else ""))
-    return out
+    return render(comparisons, skipped, photos=args.photos, command=command)
 
 
 def _say(args: argparse.Namespace, line: str) -> None:

@@ -6,6 +6,7 @@ the one test with the real ImageNet weights needs ../shared.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -20,7 +21,7 @@ from export import quality  # noqa: E402
 from export.data import to_tensor  # noqa: E402
 from export.onnx_export import export_onnx  # noqa: E402
 from export.train import STYLE_LAYERS  # noqa: E402
-from export.transformer_net import TransformerNet  # noqa: E402
+from export.transformer_net import FastTransformerNet, TransformerNet  # noqa: E402
 from export.vgg import VGGFeatures  # noqa: E402
 from rtstyle.models import StyleInfo  # noqa: E402
 from tests.conftest import SHARED, needs_shared  # noqa: E402
@@ -184,8 +185,12 @@ def test_quality_report(tiny_weights: Path, tmp_path: Path) -> None:
                 metadata={"style": "tiny", "training": training})
     export_onnx(TransformerNet((8, 16, 16), 1).eval(), models / "untrained.onnx", precision="fp32",
                 metadata={"style": "untrained"})
+    export_onnx(FastTransformerNet((8, 8, 8), 1).eval(), models / "tiny_fast.onnx", precision="fp32",
+                metadata={"style": "tiny_fast", "base_style": "tiny", "training": training})
     assert quality.main(["--models", str(models), "--photos", "2", "--steps", "5", "--out", str(tmp_path / "docs"),
                          "--quiet"]) == 0
     report = (tmp_path / "docs" / "quality.md").read_text()
     assert "| tiny |" in report and "## tiny" in report and "relu3_3" in report
-    assert "| untrained | not scored:" in report
+    assert "| untrained | not scored:" in report and "tiny_fast" not in report
+    fast = (tmp_path / "docs" / "quality_fast.md").read_text()
+    assert re.search(r"\| tiny_fast \| \d+\.\d\d \| \d+\.\d\d \| (yes|no) \|", fast)
