@@ -910,7 +910,8 @@ def prepare(args: argparse.Namespace) -> tuple[FrameSource, StyleEngine, LiveSet
     engine = _engine(argparse.Namespace(**{**vars(args), "scale": args.scale or 1.0}), names)
     on_cpu = engine.provider == "CPUExecutionProvider"
     # The fast networks keep up at full size; the full ones need fewer pixels on a CPU.
-    work_pixels = CPU_WORK_PIXELS if on_cpu and args.scale is None and variant == "full" else None
+    all_fast = all(s.variant == "fast" for s in engine.styles)
+    work_pixels = CPU_WORK_PIXELS if on_cpu and args.scale is None and not all_fast else None
     if work_pixels:
         log.info("on the CPU: stylizing at most %d pixels per frame (--scale 1 for full size)", work_pixels)
     settings = LiveSettings(first_style=first, work_pixels=work_pixels, output_dir=args.output_dir,
