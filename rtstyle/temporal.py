@@ -11,6 +11,7 @@ warped to it, over non-occluded pixels.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -59,10 +60,15 @@ class FlowEstimator:
         return flow, cv2.resize(valid, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+@functools.lru_cache(maxsize=4)
+def _grid(h: int, w: int) -> np.ndarray:
+    """Pixel coordinates 2×H×W (y, x), made once per frame size rather than once per frame."""
+    return np.indices((h, w), dtype=np.float32)
+
+
 def _remap(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Sample ``image`` at (x, y) + flow(x, y) for every pixel (bilinear, edges replicated)."""
-    h, w = flow.shape[:2]
-    grid = np.indices((h, w), dtype=np.float32)
+    grid = _grid(flow.shape[0], flow.shape[1])
     return cv2.remap(image, grid[1] + flow[..., 0], grid[0] + flow[..., 1], cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
 
