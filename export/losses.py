@@ -27,6 +27,19 @@ def style_distance(features: tuple[torch.Tensor, ...], style_grams: list[torch.T
     return total
 
 
+def feature_distance(features: tuple[torch.Tensor, ...], targets: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Sum over layers of the squared activation error relative to the target's energy.
+
+    Distillation in VGG feature space: the student must put the teacher's strokes where the
+    teacher puts them, which a pixel error (blurry average) or a Gram error (any arrangement,
+    so periodic hatching passes) does not ask for. The relative scale weighs every layer alike.
+    """
+    total = features[0].new_zeros(())
+    for f, t in zip(features, targets, strict=True):
+        total = total + ((f - t) ** 2).mean() / (t**2).mean().clamp_min(1e-8)
+    return total
+
+
 def content_distance(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared difference of activations."""
     return ((features - target) ** 2).mean()

@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from export.data import CropSampler, list_images, load_rgb, split_holdout, to_tensor
-from export.losses import content_distance, gram_matrix, style_distance, total_variation
+from export.losses import content_distance, feature_distance, gram_matrix, style_distance, total_variation
 from export.onnx_export import export_onnx
 from export.transformer_net import network_for
 from export.vgg import VGGFeatures
@@ -106,17 +106,21 @@ class Trainer:
         out = self.net(photos)
         zero = out.new_zeros(())
         content = style = tv = distill = zero
+        distilling = self.teacher is not None and c.distill_weight
+        if c.content_weight or c.style_weight or distilling:
+            f_out = self.vgg(out)
         if c.content_weight or c.style_weight:
-            f_out, f_in = self.vgg(out), self.vgg(photos)
+            f_in = self.vgg(photos)
             content = c.content_weight * content_distance(getattr(f_out, c.content_layer),
                                                           getattr(f_in, c.content_layer))
             style = c.style_weight * style_distance(tuple(getattr(f_out, n) for n in STYLE_LAYERS), self.style_grams)
         if c.tv_weight:
             tv = c.tv_weight * total_variation(out)
-        if self.teacher is not None and c.distill_weight:
+        if distilling:
             with torch.no_grad():
-                target = self.teacher(photos).clamp(0, 255)
-            distill = c.distill_weight * (((out - target) / 255) ** 2).mean()
+                f_teacher = self.vgg(self.teacher(photos).clamp(0, 255))
+            distill = c.distill_weight * feature_distance(tuple(getattr(f_out, n) for n in STYLE_LAYERS),
+                                                          tuple(getattr(f_teacher, n) for n in STYLE_LAYERS))
         return content + style + tv + distill, Losses(content.item(), style.item(), tv.item(), distill.item())
 
     def train_step(self) -> Losses:

@@ -87,3 +87,14 @@ def test_fast_variant_distils_from_a_teacher(config: TrainConfig, vgg: VGGFeatur
     for _ in range(30):
         student.train_step()
     assert student.losses(fixed)[1].distill < 0.7 * before
+
+
+def test_feature_distance_is_relative_per_layer() -> None:
+    from export.losses import feature_distance
+
+    big, small = torch.rand(2, 8, 6, 6) * 100, torch.rand(2, 4, 3, 3)
+    assert feature_distance((big, small), (big, small)).item() == 0
+    # Missing a layer entirely costs 1 whatever its scale, so deep and shallow layers weigh alike.
+    zero = feature_distance((torch.zeros_like(big), torch.zeros_like(small)), (big, small)).item()
+    assert zero == pytest.approx(2.0)
+    assert feature_distance((big * 0.5, small), (big, small)).item() == pytest.approx(0.25)
