@@ -113,14 +113,13 @@ class Trainer:
             f_in = self.vgg(photos)
             content = c.content_weight * content_distance(getattr(f_out, c.content_layer),
                                                           getattr(f_in, c.content_layer))
-            style = c.style_weight * style_distance(tuple(getattr(f_out, n) for n in STYLE_LAYERS), self.style_grams)
+            style = c.style_weight * style_distance(_style_layers(f_out), self.style_grams)
         if c.tv_weight:
             tv = c.tv_weight * total_variation(out)
         if distilling:
             with torch.no_grad():
                 f_teacher = self.vgg(self.teacher(photos).clamp(0, 255))
-            distill = c.distill_weight * feature_distance(tuple(getattr(f_out, n) for n in STYLE_LAYERS),
-                                                          tuple(getattr(f_teacher, n) for n in STYLE_LAYERS))
+            distill = c.distill_weight * feature_distance(_style_layers(f_out), _style_layers(f_teacher))
         return content + style + tv + distill, Losses(content.item(), style.item(), tv.item(), distill.item())
 
     def train_step(self) -> Losses:
@@ -170,6 +169,10 @@ def load_network(checkpoint: str | Path) -> torch.nn.Module:
     net = network_for(config.get("variant", "full"), channels, config.get("n_residual"))  # type: ignore[arg-type]
     net.load_state_dict(state["net"])
     return net.eval()
+
+
+def _style_layers(features: object) -> tuple[torch.Tensor, ...]:
+    return tuple(getattr(features, name) for name in STYLE_LAYERS)
 
 
 def _loss_layers(config: TrainConfig) -> tuple[str, ...]:

@@ -87,7 +87,7 @@ def recipe(args: argparse.Namespace, index: int, painting: tuple[str, ...]) -> T
         init_from=None if index == 0 else str(first_run),
         variant=args.variant, teacher=str(runs / name / "checkpoint.pt") if fast else None,
         distill_weight=FAST_DISTILL_WEIGHT if fast else 0.0, lr=2e-3 if fast else 1e-3,
-        **({"style_weight": FAST_STYLE_WEIGHT} if fast else {}),
+        style_weight=FAST_STYLE_WEIGHT if fast else TrainConfig.style_weight,
         metadata=(("painting", title), ("artist", artist), ("year", year), ("base_style", name),
                   ("license", "public domain (painting); model weights: same license as rtstyle")),
     )
