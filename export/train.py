@@ -144,6 +144,8 @@ class Trainer:
         state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:  # the saved state carries the old rate: --lr wins
+            group["lr"] = self.config.lr
         self.step = int(state["step"])
 
     def sample_grid(self, path: Path, count: int = 6, size: int = 256) -> None:

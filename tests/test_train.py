@@ -61,6 +61,14 @@ def test_resume_continues_identically(config: TrainConfig, vgg: VGGFeatures) -> 
         assert torch.equal(a, b), name
 
 
+def test_resume_takes_the_new_learning_rate(config: TrainConfig, vgg: VGGFeatures) -> None:
+    train(replace(config, steps=2, export_dir=None), quiet=True, vgg=vgg)
+    resumed = Trainer(replace(config, lr=1e-4), vgg=vgg)
+    resumed.load()
+    assert resumed.step == 2
+    assert [g["lr"] for g in resumed.optimizer.param_groups] == [1e-4]
+
+
 def test_run_folder_and_export_load_in_the_runtime(config: TrainConfig, vgg: VGGFeatures) -> None:
     train(config, quiet=True, vgg=vgg)
     run = Path(config.run_dir)
