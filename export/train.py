@@ -23,7 +23,7 @@ from tqdm import tqdm
 from export.data import CropSampler, list_images, load_rgb, split_holdout, to_tensor
 from export.losses import content_distance, feature_distance, gram_matrix, style_distance, total_variation
 from export.onnx_export import export_onnx
-from export.transformer_net import network_for
+from export.transformer_net import load_deepening, network_for
 from export.vgg import VGGFeatures
 
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
@@ -84,7 +84,7 @@ class Trainer:
         self.vgg = vgg or VGGFeatures("vgg16", _loss_layers(config), config.vgg_weights)
         self.net = network_for(config.variant, config.channels, config.n_residual)
         if config.init_from:
-            self.net.load_state_dict(torch.load(config.init_from, map_location="cpu", weights_only=True)["net"])
+            load_deepening(self.net, torch.load(config.init_from, map_location="cpu", weights_only=True)["net"])
         self.teacher = load_network(config.teacher).requires_grad_(False) if config.teacher else None
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.step = 0
@@ -223,7 +223,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--name", required=True, help="style name; the model is written as NAME.onnx")
     p.add_argument("--run-dir", help="checkpoints and samples (default runs/NAME)")
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
-    p.add_argument("--init-from", help="start from another run's checkpoint.pt")
+    p.add_argument("--init-from", help="start from another run's checkpoint.pt (one with fewer residual blocks "
+                   "too: the new blocks start as the identity)")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata for the ONNX file (painting, artist, year, license)")
     p.add_argument("--quiet", action="store_true")

@@ -154,6 +154,27 @@ class FastTransformerNet(nn.Module):
         return self.shuffle(self.conv_out(y)) * 255.0
 
 
+def load_deepening(net: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Load the weights of a network with the same layers but fewer residual blocks.
+
+    The blocks the checkpoint lacks start as the identity: their last instance norm's scale and
+    shift are zero, so the deeper network computes exactly what the shallower one did and
+    training goes on from there (Net2Net deepening, Chen et al. 2016). Returns the new blocks'
+    names; any other mismatch is an error, as with a strict load.
+    """
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    new = {name: block for name, block in net.named_modules()
+           if isinstance(block, (ResidualBlock, SeparableResidualBlock)) and f"{name}.in2.weight" in missing}
+    stray = [key for key in missing if not key.startswith(tuple(f"{name}." for name in new))]
+    if unexpected or stray:
+        raise RuntimeError(f"checkpoint does not fit the network: missing {stray}, unexpected {unexpected}")
+    with torch.no_grad():
+        for block in new.values():
+            block.in2.weight.zero_()
+            block.in2.bias.zero_()
+    return list(new)
+
+
 def network_for(variant: str, channels: tuple[int, int, int] | None = None, n_residual: int | None = None) -> nn.Module:
     """Build the network of a variant name ("full" or "fast") with optional widths and depth."""
     kind = {"full": TransformerNet, "fast": FastTransformerNet}[variant]

@@ -106,3 +106,22 @@ def test_feature_distance_is_relative_per_layer() -> None:
     zero = feature_distance((torch.zeros_like(big), torch.zeros_like(small)), (big, small)).item()
     assert zero == pytest.approx(2.0)
     assert feature_distance((big * 0.5, small), (big, small)).item() == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("variant", ["full", "fast"])
+def test_deepened_network_starts_where_the_shallow_one_was(config: TrainConfig, vgg: VGGFeatures,
+                                                           variant: str) -> None:
+    shallow = train(replace(config, variant=variant, export_dir=None), quiet=True, vgg=vgg)
+    deep = Trainer(replace(config, variant=variant, n_residual=3, init_from=str(shallow.checkpoint_path),
+                           run_dir=config.run_dir + "_deep"), vgg=vgg)
+    photos = deep.sampler.batch(0, 2)
+    with torch.no_grad():
+        assert torch.allclose(deep.net.eval()(photos), shallow.net.eval()(photos), atol=1e-3)
+    deep.train_step()  # and the new blocks learn: their zeroed scales move off zero
+    assert deep.net.res[2].in2.weight.abs().sum() > 0
+
+
+def test_a_checkpoint_of_other_widths_is_refused(config: TrainConfig, vgg: VGGFeatures) -> None:
+    shallow = train(replace(config, export_dir=None), quiet=True, vgg=vgg)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        Trainer(replace(config, channels=(8, 16, 24), init_from=str(shallow.checkpoint_path)), vgg=vgg)
