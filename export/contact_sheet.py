@@ -121,10 +121,7 @@ def _ascii(text: str) -> str:
 
 def held_out_photos(folder: Path, count: int, every: int = 50) -> list[np.ndarray]:
     """The first ``count`` held-out photos of a training folder (export/data.py's split), BGR."""
-    try:
-        _, held = split_holdout(list_images(folder), every)
-    except (FileNotFoundError, NotADirectoryError) as exc:
-        raise InputError(f"no photos in {folder}") from exc
+    _, held = split_holdout(list_images(folder), every)
     photos = [cv2.imread(str(f), cv2.IMREAD_COLOR) for f in held[:count]]
     return [p for p in photos if p is not None]
 

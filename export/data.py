@@ -8,13 +8,17 @@ import cv2
 import numpy as np
 import torch
 
+from rtstyle.errors import InputError
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 def list_images(folder: str | Path) -> list[Path]:
+    if not Path(folder).is_dir():
+        raise InputError(f"not a folder: {folder}")
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise FileNotFoundError(f"no images in {folder}")
+        raise InputError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
     return files
 
 
@@ -26,9 +30,9 @@ def split_holdout(files: list[Path], every: int) -> tuple[list[Path], list[Path]
 
 def load_rgb(path: str | Path, *, short_side: int | None = None, long_side: int | None = None) -> np.ndarray:
     """Read an image as uint8 RGB H×W×3, optionally resized by its short or long side."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR) if Path(path).is_file() else None
     if bgr is None:
-        raise FileNotFoundError(f"cannot read image {path}")
+        raise InputError(f"cannot read image {path}")
     h, w = bgr.shape[:2]
     side = short_side / min(h, w) if short_side else long_side / max(h, w) if long_side else 1.0
     if side != 1.0:

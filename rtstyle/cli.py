@@ -167,18 +167,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_webcam_parser(sub)
 
-    torch_commands = (("train", "export.train", "train a new style (needs PyTorch)"),
-                      ("optimize", "export.optimize", "Gatys et al. optimisation of one still (needs PyTorch)"),
-                      ("convert", "export.convert", "turn a fast_neural_style .pth into ONNX (needs PyTorch)"))
-    for name, module, text in torch_commands:
+    for name, (module, text) in TORCH_COMMANDS.items():
         p = sub.add_parser(name, help=text, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(run=_torch_command(module))
+        p.set_defaults(run=_torch_command(module), rest=[])
     return parser
 
 
+# Commands with their own parser in export/: every argument after the command name is theirs.
+TORCH_COMMANDS = {"train": ("export.train", "train a new style (needs PyTorch)"),
+                  "optimize": ("export.optimize", "Gatys et al. optimisation of one still (needs PyTorch)"),
+                  "convert": ("export.convert", "turn a fast_neural_style .pth into ONNX (needs PyTorch)")}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # argparse cannot hand a subcommand arguments that look like options (--style, -h) untouched,
+    # so split them off here; the options before the command name are flags without values.
+    command = next((i for i, token in enumerate(argv) if not token.startswith("-")), len(argv))
+    passed_on = argv[command + 1:] if argv[command:command + 1] and argv[command] in TORCH_COMMANDS else None
+    args = build_parser().parse_args(argv if passed_on is None else argv[:command + 1])
+    if passed_on is not None:
+        args.rest = passed_on
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     return reporting_errors(lambda: args.run(args))
 

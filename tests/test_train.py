@@ -125,3 +125,35 @@ def test_a_checkpoint_of_other_widths_is_refused(config: TrainConfig, vgg: VGGFe
     shallow = train(replace(config, export_dir=None), quiet=True, vgg=vgg)
     with pytest.raises(RuntimeError, match="size mismatch"):
         Trainer(replace(config, channels=(8, 16, 24), init_from=str(shallow.checkpoint_path)), vgg=vgg)
+
+
+def test_train_command_takes_its_own_options(config: TrainConfig, capsys: pytest.CaptureFixture[str]) -> None:
+    from rtstyle.cli import main
+
+    with pytest.raises(SystemExit) as help_exit:
+        main(["train", "-h"])
+    assert help_exit.value.code == 0 and "usage: rtstyle train" in capsys.readouterr().out
+    models = Path(config.run_dir).parent / "cli_models"
+    assert main(["-v", "train", "--style", config.style, "--content-dir", config.content_dir, "--name", "cli",
+                 "--steps", "2", "--batch-size", "2", "--crop", "32", "--content-size", "40", "--style-size", "64",
+                 "--channels", "8,16,16", "--n-residual", "1", "--holdout-every", "4", "--quiet",
+                 "--run-dir", config.run_dir, "--export-dir", str(models)]) == 0
+    assert StyleInfo.from_file(models / "cli.onnx").metadata["steps"] == "2"
+
+
+@pytest.mark.parametrize("bad", ["missing_folder", "empty_folder", "missing_style"])
+def test_train_command_bad_input_is_one_line(config: TrainConfig, tmp_path: Path, capsys, bad: str) -> None:
+    from rtstyle.cli import main
+
+    (tmp_path / "empty").mkdir()
+    style, content = config.style, config.content_dir
+    if bad == "missing_folder":
+        content = str(tmp_path / "nowhere")
+    elif bad == "empty_folder":
+        content = str(tmp_path / "empty")
+    else:
+        style = str(tmp_path / "nowhere.jpg")
+    code = main(["train", "--style", style, "--content-dir", content, "--name", "x", "--run-dir", config.run_dir])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("rtstyle: error: ") and "\n" not in err
+    assert not Path(config.run_dir).exists()
