@@ -125,6 +125,12 @@ def _torch_command(module: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+# Commands with their own parser in export/: every argument after the command name is theirs.
+TORCH_COMMANDS = {"train": ("export.train", "train a new style (needs PyTorch)"),
+                  "optimize": ("export.optimize", "Gatys et al. optimisation of one still (needs PyTorch)"),
+                  "convert": ("export.convert", "turn a fast_neural_style .pth into ONNX (needs PyTorch)")}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rtstyle", description="Real-time neural style transfer.")
     parser.add_argument("--version", action="version", version=f"rtstyle {__version__}")
@@ -169,25 +175,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, (module, text) in TORCH_COMMANDS.items():
         p = sub.add_parser(name, help=text, add_help=False)
-        p.set_defaults(run=_torch_command(module), rest=[])
+        p.set_defaults(run=_torch_command(module))
     return parser
-
-
-# Commands with their own parser in export/: every argument after the command name is theirs.
-TORCH_COMMANDS = {"train": ("export.train", "train a new style (needs PyTorch)"),
-                  "optimize": ("export.optimize", "Gatys et al. optimisation of one still (needs PyTorch)"),
-                  "convert": ("export.convert", "turn a fast_neural_style .pth into ONNX (needs PyTorch)")}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # argparse cannot hand a subcommand arguments that look like options (--style, -h) untouched,
-    # so split them off here; the options before the command name are flags without values.
-    command = next((i for i, token in enumerate(argv) if not token.startswith("-")), len(argv))
-    passed_on = argv[command + 1:] if argv[command:command + 1] and argv[command] in TORCH_COMMANDS else None
-    args = build_parser().parse_args(argv if passed_on is None else argv[:command + 1])
-    if passed_on is not None:
-        args.rest = passed_on
+    # so they are split off here. The options before the command name are flags without values,
+    # so the command is the first word that is not an option.
+    command = next((i for i, token in enumerate(argv) if not token.startswith("-")), None)
+    if command is not None and argv[command] in TORCH_COMMANDS:
+        args = build_parser().parse_args(argv[:command + 1])
+        args.rest = argv[command + 1:]
+    else:
+        args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     return reporting_errors(lambda: args.run(args))
 
