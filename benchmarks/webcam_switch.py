@@ -1,12 +1,14 @@
 """Style switch latency and displayed fps of the live window (key press → first shown frame of
 the new style; frames handed to the window per second, end to end: capture, inference, display).
 
-Runs :func:`rtstyle.webcam.run_live` with the synthetic camera and a display without a window
-that presses ``n`` once a few frames of the current style were shown, and times from the key
-(as the window loop reads it) to the first frame of the next style handed to the window.
+Runs :func:`rtstyle.webcam.run_live` with the synthetic camera and a display (no window, or the
+real one with ``--window``) that presses ``n`` once a few frames of the current style were shown,
+and times from the key (as the window loop reads it) to the first frame of the next style shown.
 
     python benchmarks/webcam_switch.py [--size 640x480] [--switches 20] [--device cpu] [--full]
-                                       [--variant full|fast]
+                                       [--variant full|fast] [--camera-fps 30] [--window]
+
+A camera faster than the loop (``--camera-fps 120``) shows the loop's own ceiling.
 
 Uses the installed styles; with fewer than two, two random-weight full-size networks (needs
 PyTorch), which cost the same to run as trained ones.
@@ -24,29 +26,45 @@ import numpy as np
 
 from rtstyle.engine import Engine, EngineConfig
 from rtstyle.models import installed_styles
-from rtstyle.webcam import CPU_WORK_PIXELS, LiveSettings, Shown, SyntheticSource, parse_size, run_live
+from rtstyle.webcam import (
+    CPU_WORK_PIXELS,
+    LIVE_SPIN,
+    LiveSettings,
+    OpenCVWindow,
+    Shown,
+    SyntheticSource,
+    parse_size,
+    run_live,
+)
 
 
 class SwitchingDisplay:
-    """No window: presses ``n`` after ``settle`` frames of each style, ``q`` after ``switches``."""
+    """Presses ``n`` after ``settle`` frames of each style, ``q`` after ``switches``; shows the
+    frames in ``window`` (the real OpenCV window) when given, else nowhere."""
 
-    def __init__(self, switches: int, settle: int = 3):
-        self.switches, self.settle = switches, settle
+    def __init__(self, switches: int, settle: int = 3, window: OpenCVWindow | None = None):
+        self.switches, self.settle, self.window = switches, settle, window
         self.latencies: list[float] = []
         self.infer_ms: list[float] = []
         self._pressed_at: float | None = None
         self._since = 0
 
     def __enter__(self) -> SwitchingDisplay:
+        if self.window:
+            self.window.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        pass
+        if self.window:
+            self.window.__exit__(*exc)
 
     def show(self, image: np.ndarray) -> None:
-        pass
+        if self.window:
+            self.window.show(image)
 
     def poll_key(self, wait_ms: int) -> int:
+        if self.window:
+            self.window.poll_key(wait_ms)  # runs the GUI's event loop, as the live window does
         if self._pressed_at is not None or self._since < self.settle:
             return -1
         if len(self.latencies) == self.switches:
@@ -94,19 +112,26 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--full", action="store_true", help="on the CPU too, stylize at the full frame size")
     parser.add_argument("--variant", choices=("full", "fast"), default="full")
+    parser.add_argument("--threads", type=int, default=0, help="onnxruntime's CPU threads (0: all cores)")
+    parser.add_argument("--window", action="store_true",
+                        help="show the frames in the real window (needs a display; xvfb-run works)")
+    parser.add_argument("--camera-fps", type=float, default=30.0, help="rate of the synthetic camera")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine(style_paths(Path(tmp), args.variant), EngineConfig(device=args.device))
+        config = EngineConfig(device=args.device, threads=args.threads, spin=LIVE_SPIN)  # as `rtstyle webcam`
+        engine = Engine(style_paths(Path(tmp), args.variant), config)
     on_cpu_full = engine.provider == "CPUExecutionProvider" and args.variant == "full"
     work = CPU_WORK_PIXELS if on_cpu_full and not args.full else None
-    display = SwitchingDisplay(args.switches)
+    display = SwitchingDisplay(args.switches, window=OpenCVWindow() if args.window else None)
     began = time.perf_counter()
-    run_live(SyntheticSource(size=args.size, fps=30), engine, display, LiveSettings(work_pixels=work),
+    run_live(SyntheticSource(size=args.size, fps=args.camera_fps), engine, display, LiveSettings(work_pixels=work),
              on_shown=display.on_shown)
     seconds = time.perf_counter() - began
     ms = sorted(1000 * s for s in display.latencies)
-    print(f"{engine.provider}, {args.variant} networks, {args.size[0]}x{args.size[1]} camera at 30 fps, stylized at "
-          f"{'full size' if work is None else f'{work} pixels'}, {len(ms)} switches")
+    print(f"{engine.provider}, {args.variant} networks, {args.size[0]}x{args.size[1]} camera at "
+          f"{args.camera_fps:g} fps, stylized at "
+          f"{'full size' if work is None else f'{work} pixels'}, {len(ms)} switches, "
+          f"{'shown in a window' if args.window else 'no window'}")
     print(f"inference: median {statistics.median(display.infer_ms):.0f} ms; "
           f"displayed: {len(display.infer_ms) / seconds:.1f} fps over {seconds:.1f} s")
     print(f"switch latency (key → first frame of the new style): median {statistics.median(ms):.0f} ms, "

@@ -28,8 +28,9 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0: all cores)")
 
 
-def _engine(args: argparse.Namespace, styles: Sequence[str] | None = None) -> Engine:
-    config = EngineConfig(device=args.device, precision=args.precision, scale=args.scale, threads=args.threads)
+def _engine(args: argparse.Namespace, styles: Sequence[str] | None = None, *, spin: bool = True) -> Engine:
+    config = EngineConfig(device=args.device, precision=args.precision, scale=args.scale, threads=args.threads,
+                          spin=spin)
     chosen = [find_style(s) for s in styles] if styles else [find_style(args.style) if args.style else default_style()]
     return Engine(chosen, config)
 

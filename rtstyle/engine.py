@@ -57,6 +57,9 @@ class EngineConfig:
     precision: str = "auto"
     scale: float = 1.0
     threads: int = 0
+    # onnxruntime's idle CPU threads busy-wait for the next operator: fastest when inference has
+    # the cores to itself, a stall when other busy threads share them (see rtstyle.webcam.LIVE_SPIN).
+    spin: bool = True
     cache_dir: Path = field(default_factory=_cache_dir)
     io_binding: bool | None = None  # None: on for GPU providers (device buffers reused across calls)
     trt_max_shape: tuple[int, int, int] = (8, 1088, 1920)  # batch, height, width the TensorRT profile covers
@@ -119,6 +122,8 @@ class Engine:
             model = to_fp32(model) if graph_precision(model) == "fp16" else model
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.config.threads
+        if not self.config.spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # With -v on a GPU, onnxruntime's verbose log says which nodes each provider took (the graph
         # partitioning: reflection padding and instance norm should stay inside TensorRT).
         partitioning = provider != _PROVIDER["cpu"] and log.isEnabledFor(logging.INFO)

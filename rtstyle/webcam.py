@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CPU_WORK_PIXELS = 320 * 240  # on the CPU, stylize at most this many pixels unless --scale is given
+# Capture and window threads run beside inference here: onnxruntime's threads must not busy-wait
+# between operators, or one of them, descheduled mid-operator, stalls the whole frame (640x360
+# fast network, 2 cores, camera at 120 fps: 38 fps shown without spinning, 15-22 fps with).
+LIVE_SPIN = False
 STRENGTH_STEP = 0.1
 QUIT_SECONDS = 1.0  # the longest the threads are waited for after the window closes
 NOTICE_SECONDS = 2.0
@@ -907,7 +911,7 @@ def prepare(args: argparse.Namespace) -> tuple[FrameSource, StyleEngine, LiveSet
     virtual_cam = VirtualCamera() if args.virtual_cam else None
     variant = _variant(args)
     names, first = style_order(args.style, variant)
-    engine = _engine(argparse.Namespace(**{**vars(args), "scale": args.scale or 1.0}), names)
+    engine = _engine(argparse.Namespace(**{**vars(args), "scale": args.scale or 1.0}), names, spin=LIVE_SPIN)
     on_cpu = engine.provider == "CPUExecutionProvider"
     # The fast networks keep up at full size; the full ones need fewer pixels on a CPU.
     all_fast = all(s.variant == "fast" for s in engine.styles)

@@ -109,6 +109,23 @@ def test_io_binding_gives_the_same_frames(tiny_models: list[str]) -> None:
     np.testing.assert_array_equal(bound.stylize(frames[:1]), first[:1])  # a new shape
 
 
+
+def _spins(engine: Engine) -> bool:
+    options = engine._sessions[engine.style].session.get_session_options()
+    try:
+        return options.get_session_config_entry("session.intra_op.allow_spinning") != "0"
+    except RuntimeError:  # not set: onnxruntime's default, spinning
+        return True
+
+
+def test_spin_off_reaches_onnxruntime_and_changes_no_pixel(tiny_models: list[str]) -> None:
+    frames = _frames(2, 40, 56)
+    spinning = Engine(tiny_models[:1], EngineConfig(device="cpu"))
+    idle = Engine(tiny_models[:1], EngineConfig(device="cpu", spin=False))
+    assert _spins(spinning) and not _spins(idle)
+    np.testing.assert_array_equal(idle.stylize(frames), spinning.stylize(frames))
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif("CUDAExecutionProvider" not in ort.get_available_providers(), reason="no onnxruntime-gpu")
 def test_cuda_fp16_matches_cpu_fp32(tiny_models: list[str]) -> None:

@@ -343,6 +343,26 @@ def test_synthetic_camera() -> None:
     assert source.read().shape == (SIZE[1], SIZE[0], 3)  # type: ignore[union-attr]
 
 
+
+def test_scene_frames_are_fresh_arrays() -> None:
+    """The still parts are rendered once per size: drawing on one frame must not reach the next."""
+    first = webcam.scene(0, *SIZE)
+    first[:] = 0
+    assert webcam.scene(0, *SIZE).mean() > 50
+    assert not np.array_equal(webcam.scene(0, *SIZE), webcam.scene(30, *SIZE))  # the hills and boat move
+
+
+def test_live_engine_does_not_spin(tiny_models: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Capture and window threads share the cores with inference (LIVE_SPIN)."""
+    monkeypatch.setattr(webcam.OpenCVWindow, "check", staticmethod(lambda: None))
+    parser = argparse.ArgumentParser()
+    webcam.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["webcam", "--camera", "synthetic", "--device", "cpu", "--output-dir", str(tmp_path)])
+    source, engine, _, _ = webcam.prepare(args)
+    source.close()
+    assert engine.config.spin is False  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(("spec", "message"), [
     ("no/such/clip.mp4", "no camera, video file or device at 'no/such/clip.mp4'"),
     ("63", "cannot open camera 63 .*synthetic"),
