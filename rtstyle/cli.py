@@ -47,10 +47,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     check_paths(args.input, args.output)
     engine = _engine(args)
     stabilizer = Stabilizer(StabilizerConfig(strength=args.stabilize_strength)) if args.stabilize else None
-    # On a CPU one frame at a time is fastest (benchmarks: 65 fps at batch 1, 34 at batch 4 for the
-    # fast network at 640x360); a GPU wants batches.
-    batch = args.batch or (1 if engine.provider == "CPUExecutionProvider" else 8)
-    result = stylize_video(args.input, args.output, engine, batch_size=batch, stabilizer=stabilizer,
+    result = stylize_video(args.input, args.output, engine, batch_size=args.batch, stabilizer=stabilizer,
                            encoder=args.encoder, progress=_show_progress(args))
     report = {"output": str(args.output), "frames": result.frames, "seconds": round(result.seconds, 3),
               "fps": round(result.fps, 2), "provider": engine.provider, "precision": engine.precision,
@@ -108,7 +105,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     engine = _engine(args)
     with tempfile.TemporaryDirectory() as tmp:
         clip = write_clip(Path(tmp) / "demo-input.mp4", width=640, height=360, fps=25, frames=75)
-        result = stylize_video(clip, args.output, engine, batch_size=4, stabilizer=Stabilizer(),
+        result = stylize_video(clip, args.output, engine, stabilizer=Stabilizer(),
                                progress=_show_progress(args))
     print(f"wrote {args.output}: {result.frames} frames of a synthetic scene in {engine.style} "
           f"({result.fps:.1f} fps on {engine.provider})")

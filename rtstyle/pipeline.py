@@ -190,13 +190,19 @@ def stylize_video(
     target: str | Path,
     engine: Engine,
     *,
-    batch_size: int = 4,
+    batch_size: int | None = None,
     stabilizer: Stabilizer | None = None,
     encoder: str = "auto",
     progress: bool = True,
 ) -> RunResult:
-    """Stylize every frame of ``source`` into ``target``, keeping frame rate, count and audio."""
+    """Stylize every frame of ``source`` into ``target``, keeping frame rate, count and audio.
+
+    ``batch_size`` None: one frame at a time on a CPU, where batches are slower (their activations
+    leave the caches: 65 fps at batch 1 against 34 at batch 4, fast network, 640x360), 8 on a GPU.
+    """
     source, target = check_paths(source, target)
+    if batch_size is None:
+        batch_size = 1 if engine.provider == "CPUExecutionProvider" else 8
     stylize = engine.stylize if stabilizer is None else _stabilized(engine, stabilizer)
     with VideoReader(source) as reader:
         writer = VideoWriter(target, reader.info.fps, audio_from=source, encoder=encoder)

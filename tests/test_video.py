@@ -174,6 +174,27 @@ def test_failure_halfway_leaves_no_output(tiny_models, clip, tmp_path: Path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
 
+
+@pytest.mark.parametrize(("command", "want"),
+                         [(["demo"], {1}), (["video", "IN"], {1}), (["video", "IN", "--batch", "3"], {3})])
+def test_cpu_stylizes_one_frame_at_a_time_unless_told(tiny_models, clip, tmp_path: Path, monkeypatch,
+                                                      command, want) -> None:
+    """Batches are slower on a CPU (docs/benchmarks.md); every command takes the same default."""
+    from rtstyle.engine import Engine
+
+    sizes: set[int] = set()
+    original = Engine.stylize
+
+    def counting(self, frames, style=None):
+        sizes.add(len(frames))
+        return original(self, frames, style)
+
+    monkeypatch.setattr(Engine, "stylize", counting)
+    source = clip("in.mp4", width=32, height=32, frames=12)
+    argv = [str(source) if a == "IN" else a for a in command]
+    assert main([*argv, str(tmp_path / "out.mp4"), "--quiet", "--device", "cpu"]) == 0
+    assert sizes == want
+
 def test_console_script_exit_code_and_stderr(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "rtstyle", "video", str(tmp_path / "x.mp4"), str(tmp_path / "y.mp4")],
                           capture_output=True, text=True, timeout=120)
