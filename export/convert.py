@@ -1,6 +1,10 @@
-"""Convert a pytorch/examples ``fast_neural_style`` checkpoint (``.pth``) to an rtstyle model.
+"""Convert a pytorch/examples ``fast_neural_style`` checkpoint (``.pth``) to an rtstyle model,
+or export an rtstyle model (``.onnx``) again with the current exporter.
 
 ``rtstyle convert candy.pth models/candy.onnx --meta painting=Candy --meta license=...``
+``rtstyle convert models/udnie_fast.onnx models/udnie_fast.onnx`` (same weights and metadata, the
+graph around the network as ``export/onnx_export.py`` builds it today).
+
 Old checkpoints carry ``in*.running_mean``/``running_var`` buffers from an InstanceNorm that
 tracked statistics; they are unused at inference and are dropped.
 """
@@ -8,13 +12,17 @@ tracked statistics; they are unused at inference and are dropped.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from pathlib import Path
 
+import onnx
 import torch
+from onnx import numpy_helper
+from torch import nn
 
 from export.onnx_export import export_onnx
-from export.transformer_net import TransformerNet
+from export.transformer_net import TransformerNet, network_for
 from rtstyle.errors import InputError
 
 _STALE = re.compile(r"in\d+\.running_(mean|var)$|\.num_batches_tracked$")
@@ -40,21 +48,48 @@ def load_checkpoint(path: str | Path) -> TransformerNet:
     return net.eval()
 
 
+# Written by export_onnx from the network itself; everything else in an exported model is carried over.
+_DERIVED = {"variant", "channels", "n_residual", "precision", "pad_multiple"}
+
+
+def load_exported(path: str | Path) -> tuple[nn.Module, dict[str, str], str]:
+    """The network inside an rtstyle ``.onnx`` (weights as stored), its metadata and precision."""
+    try:
+        model = onnx.load(str(path))
+    except FileNotFoundError as exc:
+        raise InputError(f"model not found: {path}") from exc
+    except Exception as exc:  # protobuf errors of every kind mean "not a model"
+        raise InputError(f"not an ONNX model: {path} ({exc.__class__.__name__})") from exc
+    props = {p.key: p.value for p in model.metadata_props}
+    if not {"variant", "channels", "n_residual"} <= props.keys():
+        raise InputError(f"not an rtstyle model (no variant, channels and n_residual metadata): {path}")
+    net = network_for(props["variant"], tuple(json.loads(props["channels"])), int(props["n_residual"]))
+    state = {t.name.removeprefix("net."): torch.from_numpy(numpy_helper.to_array(t).astype("float32"))
+             for t in model.graph.initializer if t.name.startswith("net.")}
+    net.load_state_dict(state)
+    metadata = {k: v for k, v in props.items() if k not in _DERIVED}
+    return net.eval(), metadata, props.get("precision", "fp16")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="rtstyle convert", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", help=".pth state dict")
-    p.add_argument("output", help="output .onnx path")
-    p.add_argument("--name", help="style name (default: the output file's stem)")
-    p.add_argument("--precision", choices=("fp16", "fp32"), default="fp16")
+    p.add_argument("checkpoint", help=".pth state dict, or an rtstyle .onnx to export again")
+    p.add_argument("output", help="output .onnx path (may be the input)")
+    p.add_argument("--name", help="style name (default: the model's own, else the output file's stem)")
+    p.add_argument("--precision", choices=("fp16", "fp32"), help="default: the model's own, else fp16")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata: painting, artist, year, license")
     args = p.parse_args(argv)
     out = Path(args.output)
-    net = load_checkpoint(args.checkpoint)
-    meta = dict(m.split("=", 1) for m in args.meta)
-    meta.setdefault("style", args.name or out.stem)
-    meta["source"] = f"converted from {Path(args.checkpoint).name}"
-    export_onnx(net, out, precision=args.precision, metadata=meta)
+    if Path(args.checkpoint).suffix == ".onnx":
+        net, meta, precision = load_exported(args.checkpoint)
+    else:
+        net, meta, precision = load_checkpoint(args.checkpoint), {}, "fp16"
+        meta["source"] = f"converted from {Path(args.checkpoint).name}"
+    meta.update(m.split("=", 1) for m in args.meta)
+    if args.name or "style" not in meta:
+        meta["style"] = args.name or out.stem
+    export_onnx(net, out, precision=args.precision or precision, metadata=meta)
     print(f"wrote {out}")
     return 0

@@ -92,3 +92,48 @@ def test_convert_fast_neural_style_checkpoint(tmp_path: Path, capsys) -> None:
     with torch.no_grad():
         want = FramesModel(net)(torch.from_numpy(frames)).numpy().astype(int)
     assert np.abs(_run(tmp_path / "candy.onnx", "fp32", frames).astype(int) - want).max() <= 1
+
+
+def _graph_ends_on_bytes(path: Path) -> bool:
+    """The last layout change (NCHW → NHWC) moves uint8, not floats."""
+    nodes = onnx.load(str(path)).graph.node
+    last_transpose = max(i for i, n in enumerate(nodes) if n.op_type == "Transpose")
+    casts = [i for i, n in enumerate(nodes) if n.op_type == "Cast" and n.attribute[0].i == onnx.TensorProto.UINT8]
+    return bool(casts) and max(casts) < last_transpose
+
+
+@pytest.mark.parametrize("precision", ["fp16", "fp32"])
+def test_convert_exports_an_rtstyle_model_again(tmp_path: Path, precision: str) -> None:
+    from export.transformer_net import network_for
+
+    torch.manual_seed(5)
+    net = network_for("fast").eval()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.InstanceNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    meta = {"style": "tiny_fast", "painting": "P", "training": {"steps": 7}}
+    old = export_onnx(net, tmp_path / "old.onnx", precision=precision, metadata=meta)
+    assert convert_main([str(old), str(tmp_path / "new.onnx")]) == 0
+    new = tmp_path / "new.onnx"
+    props = [{p.key: p.value for p in onnx.load(str(f)).metadata_props} for f in (old, new)]
+    assert props[0] == props[1] and props[1]["precision"] == precision and props[1]["style"] == "tiny_fast"
+    weights = [{t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(f)).graph.initializer} for f in (old, new)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(np.array_equal(weights[0][k], weights[1][k]) for k in weights[0])
+    frames = _photo_batch()
+    np.testing.assert_array_equal(_run(new, "fp32", frames), _run(old, "fp32", frames))
+    assert _graph_ends_on_bytes(new)
+
+
+def test_convert_refuses_an_onnx_that_is_not_an_rtstyle_model(tmp_path: Path) -> None:
+    from rtstyle.errors import InputError
+
+    path = export_onnx(_net(), tmp_path / "m.onnx", precision="fp32")
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    onnx.save(model, str(path))
+    with pytest.raises(InputError, match="not an rtstyle model"):
+        convert_main([str(path), str(tmp_path / "out.onnx")])
+    assert not (tmp_path / "out.onnx").exists()
