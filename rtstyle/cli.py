@@ -126,7 +126,8 @@ def _torch_command(module: str) -> Callable[[argparse.Namespace], int]:
 # Commands with their own parser in export/: every argument after the command name is theirs.
 TORCH_COMMANDS = {"train": ("export.train", "train a new style (needs PyTorch)"),
                   "optimize": ("export.optimize", "Gatys et al. optimisation of one still (needs PyTorch)"),
-                  "convert": ("export.convert", "turn a fast_neural_style .pth into ONNX (needs PyTorch)")}
+                  "convert": ("export.convert", "turn a fast_neural_style .pth into ONNX, or re-export an "
+                              "rtstyle .onnx (needs PyTorch)")}
 
 
 def build_parser() -> argparse.ArgumentParser:
