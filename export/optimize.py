@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -134,13 +135,15 @@ def load_vgg(config: OptimizeConfig, extra_layers: tuple[str, ...] = ()) -> VGGF
 
 
 def optimize(content_rgb: np.ndarray, style_rgb: np.ndarray, *, config: OptimizeConfig,
-             vgg: VGGFeatures | None = None, progress: bool = False) -> Optimized:
+             vgg: VGGFeatures | None = None, progress: bool = False,
+             on_step: Callable[[int], None] | None = None) -> Optimized:
     """Optimise pictures that keep ``content_rgb``'s content in ``style_rgb``'s style.
 
     ``content_rgb``: uint8 RGB H×W×3, or N×H×W×3 to optimise N pictures at once (the loss is
     their mean, so each gets the same result as alone, up to L-BFGS's shared line search).
     ``style_rgb``: uint8 RGB H'×W'×3 at the scale whose texture should appear.
     Returns uint8 RGB of ``content_rgb``'s shape and the losses of exactly that uint8 picture.
+    ``on_step(steps_done)`` is called after every VGG pass; an exception it raises ends the run.
     """
     torch.manual_seed(config.seed)
     vgg = vgg or load_vgg(config)
@@ -148,7 +151,11 @@ def optimize(content_rgb: np.ndarray, style_rgb: np.ndarray, *, config: Optimize
     loss = PerceptualLoss(vgg, content, to_tensor(style_rgb), config)
     start = content.clone() if config.init == "content" else _noise_like(content)
     with tqdm(total=config.steps, disable=not progress, desc="optimize", unit="step") as bar:
-        pictures = (_run_lbfgs if config.optimizer == "lbfgs" else _run_adam)(start, loss, config, bar)
+        def advance(parts: Losses) -> None:
+            _advance(bar, parts)
+            if on_step is not None:
+                on_step(bar.n)
+        pictures = (_run_lbfgs if config.optimizer == "lbfgs" else _run_adam)(start, loss, config, advance)
     pictures = pictures.clamp(0, 255).round()
     with torch.no_grad():
         _, losses = loss(pictures)
@@ -160,7 +167,8 @@ def _noise_like(images: torch.Tensor) -> torch.Tensor:
     return (128 + 40 * torch.randn_like(images)).clamp(0, 255)
 
 
-def _run_lbfgs(start: torch.Tensor, loss: PerceptualLoss, config: OptimizeConfig, bar: tqdm) -> torch.Tensor:
+def _run_lbfgs(start: torch.Tensor, loss: PerceptualLoss, config: OptimizeConfig,
+               advance: Callable[[Losses], None]) -> torch.Tensor:
     # L-BFGS has no bounds, and clamping its result afterwards undoes much of the style (its
     # unbounded optimum puts a few percent of the pixels far outside 0–255). It works on
     # logits instead, so every picture it tries is one that can be written out.
@@ -175,14 +183,15 @@ def _run_lbfgs(start: torch.Tensor, loss: PerceptualLoss, config: OptimizeConfig
         optimizer.zero_grad()
         total, parts = loss(255 * torch.sigmoid(logits))
         total.backward()
-        _advance(bar, parts)
+        advance(parts)
         return total
 
     optimizer.step(closure)
     return 255 * torch.sigmoid(logits.detach())
 
 
-def _run_adam(start: torch.Tensor, loss: PerceptualLoss, config: OptimizeConfig, bar: tqdm) -> torch.Tensor:
+def _run_adam(start: torch.Tensor, loss: PerceptualLoss, config: OptimizeConfig,
+              advance: Callable[[Losses], None]) -> torch.Tensor:
     image = start.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([image], lr=config.lr)
     for _ in range(config.steps):
@@ -192,7 +201,7 @@ def _run_adam(start: torch.Tensor, loss: PerceptualLoss, config: OptimizeConfig,
         optimizer.step()
         with torch.no_grad():
             image.clamp_(0, 255)  # harmless for Adam; for L-BFGS it would corrupt the curvature history
-        _advance(bar, parts)
+        advance(parts)
     return image.detach()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -28,6 +29,11 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0: all cores)")
 
 
+def _color_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preserve-colors", action="store_true",
+                   help="keep the input's colours: only the painting's strokes and shading are taken")
+
+
 def _engine(args: argparse.Namespace, styles: Sequence[str] | None = None, *, spin: bool = True) -> Engine:
     config = EngineConfig(device=args.device, precision=args.precision, scale=args.scale, threads=args.threads,
                           spin=spin)
@@ -48,7 +54,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     engine = _engine(args)
     stabilizer = Stabilizer(StabilizerConfig(strength=args.stabilize_strength)) if args.stabilize else None
     result = stylize_video(args.input, args.output, engine, batch_size=args.batch, stabilizer=stabilizer,
-                           encoder=args.encoder, progress=_show_progress(args))
+                           encoder=args.encoder, preserve_colors=args.preserve_colors, progress=_show_progress(args))
     report = {"output": str(args.output), "frames": result.frames, "seconds": round(result.seconds, 3),
               "fps": round(result.fps, 2), "provider": engine.provider, "precision": engine.precision,
               "style": engine.style, "stabilize": args.stabilize,
@@ -79,7 +85,7 @@ def cmd_image(args: argparse.Namespace) -> int:
     if any(s.resolve() == t.resolve() for s, t in pairs if t.exists()):
         raise InputError("output would overwrite the input")
     for s, t in pairs:
-        stylize_image_file(s, t, engine)
+        stylize_image_file(s, t, engine, preserve_colors=args.preserve_colors)
     if not args.quiet:
         print(f"{len(pairs)} image(s) written with {engine.style}", file=sys.stderr)
     return 0
@@ -112,6 +118,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The web studio: the page and the API from one process (FastAPI on uvicorn)."""
+    try:
+        from rtstyle.serve.app import serve
+        from rtstyle.serve.settings import LOOPBACK, ServeSettings
+    except ModuleNotFoundError as exc:
+        raise RtstyleError(f"rtstyle serve needs the studio's extras ({exc.name} is missing): "
+                           "pip install 'rtstyle[serve]'") from exc
+    token = args.token or os.environ.get("RTSTYLE_TOKEN") or None
+    if args.host not in LOOPBACK and not token:
+        raise InputError(f"--host {args.host} lets other machines in: give --token TOKEN (or set RTSTYLE_TOKEN) "
+                         "so that every API call must carry it")
+    options = {k: getattr(args, k) for k in ("upload_bytes", "image_pixels", "video_seconds", "jobs", "queue",
+                                             "retention_hours", "threads", "vgg_weights") if getattr(args, k)}
+    if args.data_dir:
+        options["data_dir"] = args.data_dir
+    settings = ServeSettings(device=args.device, token=token, **options)
+    return serve(settings, host=args.host, port=args.port, open_browser=args.open)
+
+
 def _torch_command(module: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
@@ -140,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("output", help="output video (.mp4, .mov or .mkv)")
     _engine_options(p)
+    _color_option(p)
     p.add_argument("--batch", type=int, help="frames per inference call (default: 1 on a CPU, 8 on a GPU)")
     p.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=True,
                    help="blend the previous output along the optical flow against flicker (default: on)")
@@ -155,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("output")
     _engine_options(p)
+    _color_option(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=cmd_image)
 
@@ -167,6 +195,24 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_options(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=cmd_demo)
+
+    p = sub.add_parser("serve", help="the web studio: photos, videos and your paintings in the browser",
+                       description="Serve the studio page and its HTTP API (/docs documents it).")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--device", choices=DEVICES, default="auto", help="execution provider (default: auto)")
+    p.add_argument("--data-dir", type=Path, help="jobs and their files (default: ~/.local/share/rtstyle/studio)")
+    p.add_argument("--token", help="required of every API call (default: $RTSTYLE_TOKEN); needed off 127.0.0.1")
+    p.add_argument("--open", action="store_true", help="open the page in a browser")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0: all cores)")
+    p.add_argument("--upload-bytes", type=int, metavar="N", help="largest upload (default 500 MiB)")
+    p.add_argument("--image-pixels", type=int, metavar="N", help="largest photo in pixels (default 40 million)")
+    p.add_argument("--video-seconds", type=float, metavar="S", help="longest video (default 600)")
+    p.add_argument("--jobs", type=int, metavar="N", help="jobs that run at once (default 1)")
+    p.add_argument("--queue", type=int, metavar="N", help="jobs and photos that may wait (default 16)")
+    p.add_argument("--retention-hours", type=float, metavar="H", help="results are deleted after (default 24)")
+    p.add_argument("--vgg-weights", type=Path, help="VGG16 state dict for 'your painting' (optimisation)")
+    p.set_defaults(run=cmd_serve)
 
     from rtstyle.webcam import add_parser as add_webcam_parser
 

@@ -79,6 +79,15 @@ class VideoReader:
             raise InputError(f"{self.path}: the video ended after {count} of {self.info.frame_count} frames "
                              "(truncated or corrupt)")
 
+    def duration_seconds(self) -> float:
+        """The video's length from the header: its frame count over its rate, else the container's."""
+        if self.info.frame_count:
+            return self.info.frame_count / float(self.info.fps)
+        s = self._stream
+        if s.duration is not None and s.time_base is not None:
+            return float(s.duration * s.time_base)
+        return (self._container.duration or 0) / av.time_base
+
     def close(self) -> None:
         self._container.close()
 

@@ -1,0 +1,1 @@
+"""One router per resource: health, styles, stylize (photos), jobs (videos and optimisations)."""

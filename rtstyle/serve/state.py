@@ -1,0 +1,86 @@
+"""The studio's long-lived state, made once by the app's lifespan: engine, worker, jobs, paintings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtstyle.engine import Engine, EngineConfig, likely_cpu
+from rtstyle.errors import StyleNotFoundError
+from rtstyle.models import StyleInfo, default_style, installed_styles, pick_variant
+from rtstyle.serve.jobs import JobRunner
+from rtstyle.serve.settings import ServeSettings
+from rtstyle.serve.store import JobStore
+from rtstyle.serve.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Painting:
+    """One gallery card: a painting, the network the engine runs for it, and its other variants."""
+
+    network: StyleInfo
+    variants: tuple[str, ...]
+    thumbnail: Path | None  # a JPEG of the painting shipped beside its networks, if there is one
+
+    @property
+    def name(self) -> str:
+        return self.network.base
+
+    def describe(self) -> dict[str, object]:
+        meta = self.network.metadata
+        return {"name": self.name, "painting": meta.get("painting", self.name), "artist": meta.get("artist", ""),
+                "year": meta.get("year", ""), "variants": list(self.variants), "network": self.network.name,
+                "thumbnail": f"/api/styles/{self.name}/thumbnail"}
+
+
+def catalogue(variant: str) -> list[Painting]:
+    """Every installed painting, with its ``variant`` network where it has one (as ``--variant`` does)."""
+    everything = installed_styles()
+    paintings = []
+    for network in pick_variant(everything, variant):
+        same = [s for s in everything if s.base == network.base]
+        thumbs = [s.path.with_name(f"{s.base}.jpg") for s in same if s.path.with_name(f"{s.base}.jpg").is_file()]
+        paintings.append(Painting(network, tuple(sorted({s.variant for s in same})), thumbs[0] if thumbs else None))
+    return paintings
+
+
+class Studio:
+    """Owns everything that lives as long as the server; :meth:`open` and :meth:`close` bracket it."""
+
+    def __init__(self, settings: ServeSettings, engine: Engine, paintings: list[Painting]):
+        self.settings = settings
+        self.engine = engine
+        self.paintings = {p.name: p for p in paintings}
+        self.default = next((p.name for p in paintings if p.network.base == default_style().base), paintings[0].name)
+        photo_batch = settings.photo_batch or (1 if engine.provider == "CPUExecutionProvider" else 8)
+        self.worker = Worker(engine, queue_size=settings.queue, photo_batch=photo_batch).__enter__()
+        self.store = JobStore(settings.database)
+        self.runner = JobRunner(settings, self.store, self.worker)
+        self.runner.cleanup()
+        self.thumbnails: dict[str, bytes] = {}  # made from a network's output where no painting ships
+
+    @classmethod
+    def open(cls, settings: ServeSettings) -> Studio:
+        paintings = catalogue("fast" if likely_cpu(settings.device) else "full")
+        if not paintings:
+            raise StyleNotFoundError("no styles installed: nothing to serve (set RTSTYLE_MODELS to a folder of .onnx)")
+        engine = Engine([p.network for p in paintings], EngineConfig(device=settings.device, threads=settings.threads))
+        log.info("studio: %d paintings on %s", len(paintings), engine.provider)
+        return cls(settings, engine, paintings)
+
+    def close(self) -> None:
+        self.runner.close()
+        self.worker.__exit__(None, None, None)
+        self.store.close()
+
+    def painting(self, name: str | None) -> Painting:
+        """A painting by its name or one of its networks' names; the default one for None or ''."""
+        if not name:
+            return self.paintings[self.default]
+        for painting in self.paintings.values():
+            if name in (painting.name, painting.network.name, painting.network.path.stem):
+                return painting
+        raise StyleNotFoundError(f"unknown style {name!r} (installed: {', '.join(self.paintings)})")
