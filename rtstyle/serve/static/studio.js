@@ -145,7 +145,8 @@ async function loadStyles() {
   list.replaceChildren(...state.styles.map(styleCard));
   if (!state.styles.length) showError("gallery-error", "No styles are installed on the server.");
   const saved = localStorage.getItem(STYLE_KEY);
-  selectStyle(styleByName(saved)?.name || state.styles[0]?.name, { repaint: false });
+  const initial = styleByName(saved) || styleByName(state.info?.default_style) || state.styles[0];
+  selectStyle(initial?.name, { repaint: false });
   const status = $("server-status");
   if (!status.classList.contains("down")) {
     status.textContent += ` · ${state.styles.length} painting${state.styles.length === 1 ? "" : "s"}`;

@@ -1,0 +1,166 @@
+"""The studio page in a real browser: headless Chromium, driven by Selenium, against a real server.
+
+The server runs in a thread on an ephemeral 127.0.0.1 port with the tiny test styles and a temporary
+data folder. Skipped where Chromium, chromedriver, Selenium, torch (for the tiny styles) or the serve
+extras are missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+import shutil
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from rtstyle.synthetic import scene, write_clip
+from tests.conftest import TINY_STYLES
+
+for _module in ("fastapi", "uvicorn", "PIL", "selenium"):
+    pytest.importorskip(_module, reason=f"the studio's browser tests need {_module}")
+if not (importlib.util.find_spec("python_multipart") or importlib.util.find_spec("multipart")):
+    pytest.skip("the studio's browser tests need python-multipart", allow_module_level=True)
+
+from PIL import Image  # noqa: E402
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+CHROMEDRIVER = shutil.which("chromedriver") or next(
+    (p for p in ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver") if Path(p).is_file()), None)
+WAIT_SECONDS = 30  # what a user would wait for a 10-frame job on a busy 2-core machine, and then some
+
+# Reads an <img>'s bytes inside the page (its src is a blob: URL only the page can open).
+FETCH_BASE64 = """
+const done = arguments[arguments.length - 1];
+fetch(arguments[0]).then((r) => r.arrayBuffer()).then((buffer) => {
+  const bytes = new Uint8Array(buffer);
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  done(btoa(text));
+}, (err) => done("ERROR " + err));
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The studio on 127.0.0.1, serving the tiny styles; yields its URL."""
+    import uvicorn
+
+    from rtstyle.serve.app import create_app
+    from rtstyle.serve.settings import ServeSettings
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RTSTYLE_MODELS", str(tiny_model_dir))
+        settings = ServeSettings(device="cpu", data_dir=tmp_path_factory.mktemp("studio"), threads=1)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        app_server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
+        thread = threading.Thread(target=app_server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not app_server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not app_server.started:
+            pytest.fail("the studio server did not start")
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+        app_server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        pytest.skip("the studio's browser tests need chromium and chromedriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM  # named, so that Selenium Manager never looks on the internet
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"):
+        options.add_argument(argument)
+    try:
+        driver = webdriver.Chrome(service=webdriver.ChromeService(CHROMEDRIVER), options=options)
+    except WebDriverException as exc:
+        pytest.skip(f"chromium does not start: {exc.msg}")
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver: webdriver.Chrome, css: str, what: str, seconds: float = WAIT_SECONDS) -> list:
+    """The elements matching ``css`` once there is at least one; fails naming ``what`` did not appear."""
+    return WebDriverWait(driver, seconds, poll_frequency=0.1).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, css), message=f"{what} did not appear")
+
+
+def image_bytes(driver: webdriver.Chrome, img) -> bytes:
+    answer = driver.execute_async_script(FETCH_BASE64, img.get_attribute("src"))
+    assert not answer.startswith("ERROR"), answer
+    return base64.b64decode(answer)
+
+
+def test_gallery_shows_every_installed_painting(server: str, browser: webdriver.Chrome) -> None:
+    browser.get(server)
+    cards = wait_for(browser, "[data-testid=style-option]", "the gallery")
+    assert browser.title == "rtstyle studio"
+    assert sorted(c.get_attribute("data-style") for c in cards) == sorted(TINY_STYLES)
+    for card in cards:
+        assert card.is_displayed()
+        assert f"Tiny {card.get_attribute('data-style')}" in card.text  # the painting's name, from its metadata
+    assert [c.get_attribute("aria-checked") for c in cards].count("true") == 1
+    cards[-1].click()
+    assert cards[-1].get_attribute("aria-checked") == "true"
+
+
+def test_photo_is_painted_at_its_size_and_strength_zero_gives_it_back(
+        server: str, browser: webdriver.Chrome, tmp_path: Path) -> None:
+    photo = scene(3, 90, 62)  # not a multiple of 4: the engine pads and crops back
+    cv2.imwrite(str(tmp_path / "photo.png"), photo)
+    rgb = photo[..., ::-1].astype(np.int16)
+    browser.get(server)
+    wait_for(browser, "[data-testid=style-option]", "the gallery")
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=photo-input]").send_keys(str(tmp_path / "photo.png"))
+    result = wait_for(browser, "[data-testid=result-image]", "the painted photo")[0]
+    painted = np.asarray(Image.open(io.BytesIO(image_bytes(browser, result))).convert("RGB"), np.int16)
+    assert painted.shape == rgb.shape
+    assert np.abs(painted - rgb).mean() > 20, "the result looks like the photo itself"
+
+    first_src = result.get_attribute("src")
+    browser.execute_script("const s = arguments[0]; s.value = 0; s.dispatchEvent(new Event('input'));",
+                           browser.find_element(By.CSS_SELECTOR, "[data-testid=strength]"))
+    WebDriverWait(browser, WAIT_SECONDS, 0.1).until(lambda _: result.get_attribute("src") != first_src,
+                                                    message="moving the strength slider did not repaint the photo")
+    unpainted = np.asarray(Image.open(io.BytesIO(image_bytes(browser, result))).convert("RGB"), np.int16)
+    assert np.abs(unpainted - rgb).max() <= 2, "strength 0 should give the photo back"
+
+
+def test_video_job_runs_to_done_and_downloads_every_frame(
+        server: str, browser: webdriver.Chrome, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", width=64, height=48, frames=10, audio=False)
+    browser.get(server)
+    wait_for(browser, "[data-testid=style-option]", "the gallery")
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=video-input]").send_keys(str(clip))
+    done = wait_for(browser, "[data-testid=job-progress][data-state=done]", "a finished job")[0]
+    assert "10 frames" in done.text
+    job_id = done.get_attribute("data-job-id")
+
+    browser.refresh()  # the jobs are listed again after a reload
+    row = wait_for(browser, f"[data-testid=job-progress][data-job-id='{job_id}']", "the job after a reload")[0]
+    assert row.get_attribute("data-state") == "done"
+    href = row.find_element(By.CSS_SELECTOR, "[data-testid=job-download]").get_attribute("href")
+    assert href.startswith(server + "api/jobs/") and href.endswith("/result")
+    with urllib.request.urlopen(href, timeout=WAIT_SECONDS) as answer:
+        (tmp_path / "painted.mp4").write_bytes(answer.read())
+    with av.open(str(tmp_path / "painted.mp4")) as container:
+        assert container.format.name.startswith("mov,mp4")
+        assert sum(1 for _ in container.decode(video=0)) == 10
