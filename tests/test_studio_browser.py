@@ -8,6 +8,7 @@ extras are missing.
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
 import io
 import shutil
@@ -35,6 +36,7 @@ from PIL import Image  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
@@ -54,17 +56,17 @@ fetch(arguments[0]).then((r) => r.arrayBuffer()).then((buffer) => {
 """
 
 
-@pytest.fixture(scope="module")
-def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The studio on 127.0.0.1, serving the tiny styles; yields its URL."""
+@contextlib.contextmanager
+def serving(models: Path, data_dir: Path, token: str | None = None) -> Iterator[str]:
+    """The studio on an ephemeral 127.0.0.1 port, in a thread, serving the styles in ``models``; yields its URL."""
     import uvicorn
 
     from rtstyle.serve.app import create_app
     from rtstyle.serve.settings import ServeSettings
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RTSTYLE_MODELS", str(tiny_model_dir))
-        settings = ServeSettings(device="cpu", data_dir=tmp_path_factory.mktemp("studio"), threads=1)
+        patch.setenv("RTSTYLE_MODELS", str(models))
+        settings = ServeSettings(device="cpu", data_dir=data_dir, token=token, threads=1)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         app_server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
@@ -73,12 +75,20 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         deadline = time.monotonic() + WAIT_SECONDS
         while not app_server.started and thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.05)
-        if not app_server.started:
-            pytest.fail("the studio server did not start")
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
-        app_server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+        try:
+            if not app_server.started:
+                pytest.fail("the studio server did not start")
+            yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+        finally:
+            app_server.should_exit = True
+            thread.join(timeout=10)
+            sock.close()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with serving(tiny_model_dir, tmp_path_factory.mktemp("studio")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +107,13 @@ def browser() -> Iterator[webdriver.Chrome]:
     driver.quit()
 
 
-def wait_for(driver: webdriver.Chrome, css: str, what: str, seconds: float = WAIT_SECONDS) -> list:
+def wait_for(driver: webdriver.Chrome, css: str, what: str, seconds: float = WAIT_SECONDS) -> list[WebElement]:
     """The elements matching ``css`` once there is at least one; fails naming ``what`` did not appear."""
     return WebDriverWait(driver, seconds, poll_frequency=0.1).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, css), message=f"{what} did not appear")
 
 
-def image_bytes(driver: webdriver.Chrome, img) -> bytes:
+def image_bytes(driver: webdriver.Chrome, img: WebElement) -> bytes:
     answer = driver.execute_async_script(FETCH_BASE64, img.get_attribute("src"))
     assert not answer.startswith("ERROR"), answer
     return base64.b64decode(answer)
@@ -164,3 +174,29 @@ def test_video_job_runs_to_done_and_downloads_every_frame(
     with av.open(str(tmp_path / "painted.mp4")) as container:
         assert container.format.name.startswith("mov,mp4")
         assert sum(1 for _ in container.decode(video=0)) == 10
+
+
+def test_a_token_is_asked_for_once_kept_and_sent(tiny_model_dir: Path, browser: webdriver.Chrome,
+                                                 tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "photo.png"), scene(1, 64, 48))
+    with serving(tiny_model_dir, tmp_path / "studio", token="s3cret") as url:
+        browser.get(url)
+        field = browser.find_element(By.CSS_SELECTOR, "[data-testid=token-input]")
+        WebDriverWait(browser, WAIT_SECONDS, 0.1).until(lambda _: field.is_displayed(), "the token form is not shown")
+        field.send_keys("wrong")
+        browser.find_element(By.CSS_SELECTOR, "[data-testid=token-submit]").click()
+        WebDriverWait(browser, WAIT_SECONDS, 0.1).until(
+            lambda d: "not accepted" in d.find_element(By.ID, "token-error").text, "a wrong token was not refused")
+        field.send_keys("s3cret")
+        browser.find_element(By.CSS_SELECTOR, "[data-testid=token-submit]").click()
+        assert len(wait_for(browser, "[data-testid=style-option]", "the gallery behind the token")) == len(TINY_STYLES)
+        assert not field.is_displayed()
+        thumbnails = browser.find_elements(By.CSS_SELECTOR, "[data-testid=style-option] img")
+        WebDriverWait(browser, WAIT_SECONDS, 0.1).until(  # an <img> carries the token in its URL
+            lambda _: all(t.get_attribute("complete") == "true" for t in thumbnails), "the thumbnails did not load")
+        assert all(int(t.get_attribute("naturalWidth")) > 0 for t in thumbnails)
+
+        browser.refresh()  # kept for the session: not asked again
+        browser.find_element(By.CSS_SELECTOR, "[data-testid=photo-input]").send_keys(str(tmp_path / "photo.png"))
+        assert wait_for(browser, "[data-testid=result-image]", "the painted photo behind the token")
+        assert not browser.find_element(By.CSS_SELECTOR, "[data-testid=token-input]").is_displayed()
