@@ -19,9 +19,12 @@ from tests.conftest import SHARED, needs_shared
 
 
 def _streams(path: Path) -> dict[str, object]:
-    """Decoded frame count, frame rate, and (codec, channels, seconds) of each audio stream."""
+    """What a player sees: the container (MP4's brand or the format), the video's codec and pixel
+    format, its decoded frame count and frame rate, and (codec, channels, seconds) of each audio stream."""
     with av.open(str(path)) as c:
         v = c.streams.video[0]
+        container = c.metadata.get("major_brand", c.format.name.split(",")[0]).strip()
+        video = (v.codec_context.name, v.codec_context.pix_fmt)
         frames, fps = sum(1 for _ in c.decode(v)), v.average_rate
     audio = []
     with av.open(str(path)) as c:
@@ -29,7 +32,7 @@ def _streams(path: Path) -> dict[str, object]:
             samples = sum(f.samples for f in c.decode(a))
             audio.append((a.codec_context.name, len(a.layout.channels), samples / a.rate))
             c.seek(0)
-    return {"frames": frames, "fps": fps, "audio": audio}
+    return {"container": container, "video": video, "frames": frames, "fps": fps, "audio": audio}
 
 
 def _first_frame(path: Path) -> np.ndarray:
@@ -55,6 +58,7 @@ def test_video_keeps_frames_rate_and_audio(tiny_models, clip, tmp_path: Path, na
     got, want = _streams(target), _streams(source)
     assert got["frames"] == options["frames"]
     assert got["fps"] == Fraction(options["fps"])
+    assert got["video"] == ("h264", "yuv420p")  # what every player can play
     assert len(got["audio"]) == len(want["audio"])
     for (_, channels_out, seconds_out), (_, channels_in, seconds_in) in zip(got["audio"], want["audio"], strict=True):
         assert channels_out == channels_in
@@ -65,12 +69,61 @@ def test_video_keeps_frames_rate_and_audio(tiny_models, clip, tmp_path: Path, na
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "out.mp4"])  # no leftovers
 
 
-def test_audio_is_copied_not_reencoded_when_mp4_can_hold_it(tiny_models, clip, tmp_path: Path) -> None:
-    source = clip("in.mp4", width=32, height=32, frames=10)
-    target = tmp_path / "out.mp4"
+def _clip_with_tracks(path: Path, tracks: list[tuple[str, str, float]], *, frames: int = 5, fps: int = 25) -> Path:
+    """A 32×32 clip of ``frames`` frames with one 440 Hz tone per (codec, layout, seconds) in ``tracks``."""
+    from rtstyle.synthetic import _write_tone, scene
+
+    with av.open(str(path), "w") as c:
+        video = c.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 32, 32, "yuv420p"
+        tones = [(c.add_stream(codec, rate=48000, layout=layout), seconds) for codec, layout, seconds in tracks]
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(scene(i, 32, 32), format="bgr24")
+            frame.pts, video.codec_context.time_base = i, Fraction(1, fps)
+            c.mux(video.encode(frame))
+        c.mux(video.encode(None))
+        for stream, seconds in tones:
+            _write_tone(c, stream, seconds)
+    return path
+
+
+def _packet_sizes(path: Path, track: int) -> list[int]:
+    with av.open(str(path)) as c:
+        return [p.size for p in c.demux(audio=track) if p.size]
+
+
+AAC, PCM = ("aac", "stereo", 0.2), ("pcm_s16le", "mono", 0.2)  # 0.2 s: as long as the video
+CONTAINERS = {".mp4": "isom", ".mov": "qt", ".mkv": "matroska"}
+AUDIO_CASES = [  # id, input, its audio tracks (codec, layout, seconds), output, the output's tracks (codec, copied)
+    ("aac into mp4", "in.mp4", [AAC], "out.mp4", [("aac", True)]),
+    ("aac into mov", "in.mp4", [AAC], "out.mov", [("aac", True)]),
+    ("aac into mkv", "in.mp4", [AAC], "out.mkv", [("aac", True)]),
+    ("pcm into mov", "in.mkv", [PCM], "out.mov", [("pcm_s16le", True)]),
+    ("pcm into mkv", "in.mkv", [PCM], "out.mkv", [("pcm_s16le", True)]),
+    ("pcm into mp4", "in.mkv", [PCM], "out.mp4", [("aac", False)]),
+    ("two tracks", "in.mkv", [AAC, PCM], "out.mp4", [("aac", True), ("aac", False)]),
+    ("audio longer than the video", "in.mp4", [("aac", "stereo", 1.5)], "out.mp4", [("aac", True)]),
+]
+
+
+@pytest.mark.parametrize("name, source_name, tracks, target_name, want", AUDIO_CASES, ids=[c[0] for c in AUDIO_CASES])
+def test_every_audio_track_is_kept_whole_in_the_container_asked_for(tiny_models, tmp_path: Path, name: str,
+                                                                    source_name: str, tracks: list, target_name: str,
+                                                                    want: list) -> None:
+    """Copied packet for packet where the container can hold the codec, AAC otherwise; as long as it was."""
+    source = _clip_with_tracks(tmp_path / source_name, tracks)
+    target = tmp_path / target_name
     assert main(["video", str(source), str(target), "--quiet"]) == 0
-    with av.open(str(source)) as a, av.open(str(target)) as b:
-        assert [p.size for p in a.demux(audio=0)][:-1] == [p.size for p in b.demux(audio=0)][:-1]
+    got = _streams(target)
+    assert got["container"] == CONTAINERS[target.suffix]
+    assert got["video"] == ("h264", "yuv420p") and got["frames"] == 5
+    kept = [(codec, len(av.AudioLayout(layout).channels), seconds)
+            for (codec, _), (_, layout, seconds) in zip(want, tracks, strict=True)]
+    assert [track[:2] for track in got["audio"]] == [track[:2] for track in kept]  # codec, channels
+    assert [track[2] for track in got["audio"]] == pytest.approx([track[2] for track in kept], abs=0.05)  # seconds
+    for track, (_, copied) in enumerate(want):
+        if copied:
+            assert _packet_sizes(target, track) == _packet_sizes(source, track)
 
 
 def test_rotation_metadata_is_applied(tiny_models, clip, tmp_path: Path) -> None:
