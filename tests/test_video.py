@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from rtstyle.cli import main
+from rtstyle.engine import Engine
 from rtstyle.video import VideoReader
 from tests.conftest import SHARED, needs_shared
 
@@ -126,19 +127,75 @@ def test_every_audio_track_is_kept_whole_in_the_container_asked_for(tiny_models,
             assert _packet_sizes(target, track) == _packet_sizes(source, track)
 
 
-def test_rotation_metadata_is_applied(tiny_models, clip, tmp_path: Path) -> None:
-    source = clip("rot.mp4", width=64, height=32, frames=3, rotation=90, audio=False)
+MARKED = np.full((32, 64, 3), 60, np.uint8)
+MARKED[:12, :16] = 255  # a white block in the top-left corner of a grey frame
+
+
+def _marked_clip(path: Path, rotation: int) -> Path:
+    """Two :data:`MARKED` frames, coded as they are, with a display rotation."""
+    with av.open(str(path), "w") as c:
+        video = c.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 32, "yuv420p"
+        video.set_display_rotation(rotation)
+        for i in range(2):
+            frame = av.VideoFrame.from_ndarray(MARKED, format="bgr24")
+            frame.pts, video.codec_context.time_base = i, Fraction(1, 25)
+            c.mux(video.encode(frame))
+        c.mux(video.encode(None))
+    return path
+
+
+def _odd_corner(image: np.ndarray) -> str:
+    """The corner whose quarter of ``image`` stands out from the other three."""
+    h, w = image.shape[0] // 2, image.shape[1] // 2
+    quarters = {"top left": image[:h, :w], "top right": image[:h, w:], "bottom left": image[h:, :w],
+                "bottom right": image[h:, w:]}
+    means = {corner: q.reshape(-1, 3).mean(axis=0) for corner, q in quarters.items()}
+    median = np.median(list(means.values()), axis=0)
+    return max(means, key=lambda corner: float(np.abs(means[corner] - median).sum()))
+
+
+# PyAV's rotation is counter-clockwise, as FFmpeg's display matrix: -90 is the matrix (0, 1, -1, 0)
+# that a phone writes for a portrait video, shown turned 90° clockwise.
+ROTATIONS = [(90, "bottom left"), (-90, "top right"), (180, "bottom right")]
+
+
+@pytest.mark.parametrize("rotation, corner", ROTATIONS)
+def test_rotation_metadata_is_applied(tiny_models, tmp_path: Path, monkeypatch, rotation: int, corner: str) -> None:
+    # The tiny random networks paint much the same picture whatever the input, marker or not:
+    # a network that paints nothing shows where the pipeline put the marker.
+    monkeypatch.setattr(Engine, "stylize", lambda self, frames, style=None: frames)
+    source = _marked_clip(tmp_path / "rot.mp4", rotation)
     target = tmp_path / "out.mp4"
     assert main(["video", str(source), str(target), "--quiet"]) == 0
-    assert _first_frame(target).shape[:2] == (64, 32)
+    out = _first_frame(target)
+    assert out.shape[:2] == ((32, 64) if rotation == 180 else (64, 32))
+    assert _odd_corner(out) == corner
 
 
-def test_json_result(tiny_models, clip, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("flags", "precision"), [
+    ([], None),  # auto: fp16 on a GPU, fp32 on the CPU
+    (["--device", "cpu"], "fp32"),
+    (["--device", "cpu", "--precision", "fp16"], "fp16"),
+])
+def test_json_result(tiny_models, clip, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch,
+                     flags: list[str], precision: str | None) -> None:
+    engines: list[Engine] = []
+    made = Engine.__init__
+
+    def remembered(self: Engine, *args: object, **options: object) -> None:
+        made(self, *args, **options)  # type: ignore[arg-type]
+        engines.append(self)
+
+    monkeypatch.setattr(Engine, "__init__", remembered)
     source = clip("in.mp4", width=32, height=32, frames=7)
-    assert main(["video", str(source), str(tmp_path / "o.mp4"), "--json", "--style", tiny_models[1]]) == 0
+    assert main(["video", str(source), str(tmp_path / "o.mp4"), "--json", "--style", tiny_models[1], *flags]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["frames"] == 7 and result["style"] == tiny_models[1] and result["fps"] > 0
-    assert result["provider"] == "CPUExecutionProvider" or "GPU" in sys.argv[0] or result["provider"]
+    (engine,) = engines
+    running = engine._sessions[tiny_models[1]].session.get_providers()[0]
+    assert result["provider"] == running  # what onnxruntime runs on, not what was asked for
+    assert result["precision"] == (precision or ("fp32" if running == "CPUExecutionProvider" else "fp16"))
     assert set(result["stage_seconds"]) == {"decode", "stylize", "encode"}
 
 
@@ -149,6 +206,56 @@ def test_styles_differ(tiny_models, clip, tmp_path: Path) -> None:
         assert main(["video", str(source), str(tmp_path / f"{style}.mp4"), "--quiet", "--style", style]) == 0
         frames.append(_first_frame(tmp_path / f"{style}.mp4"))
     assert np.abs(frames[0].astype(int) - frames[1]).mean() > 10
+
+
+def _flicker(frames: list[np.ndarray]) -> float:
+    """Mean absolute change (0–255) between consecutive frames: in a scene that hardly moves, the
+    shimmer a viewer sees."""
+    steps = np.diff(np.stack(frames).astype(np.int16), axis=0)
+    return float(np.abs(steps).mean())
+
+
+def test_stabilizing_is_on_by_default_and_follows_its_strength(tiny_models, clip, tmp_path: Path,
+                                                               monkeypatch) -> None:
+    rng = np.random.default_rng(0)
+    stylize = Engine.stylize
+
+    def jittery(self: Engine, frames: np.ndarray, style: str | None = None) -> np.ndarray:
+        """A network whose strokes move from frame to frame, as real ones do."""
+        out = stylize(self, frames, style) + rng.normal(0, 12, frames.shape)
+        return np.clip(out, 0, 255).astype(np.uint8)
+
+    monkeypatch.setattr(Engine, "stylize", jittery)
+    source = clip("in.mp4", width=64, height=48, frames=8, audio=False)
+    flicker = {}
+    for flags in (["--no-stabilize"], [], ["--stabilize-strength", "0.9"]):
+        target = tmp_path / "out.mp4"
+        assert main(["video", str(source), str(target), "--quiet", *flags]) == 0
+        with VideoReader(target) as reader:
+            flicker[" ".join(flags) or "default"] = _flicker(list(reader))
+    assert flicker["default"] < 0.5 * flicker["--no-stabilize"]
+    assert flicker["--stabilize-strength 0.9"] < 0.7 * flicker["default"]
+
+
+@pytest.mark.parametrize(("scale", "painted_at"), [("1", (48, 64)), ("0.75", (36, 48)), ("0.5", (24, 32))])
+def test_scale_is_the_size_the_network_paints_at(tiny_models, clip, tmp_path: Path, monkeypatch, scale: str,
+                                                 painted_at: tuple[int, int]) -> None:
+    from rtstyle.engine import _PlainRunner
+
+    seen: set[tuple[int, ...]] = set()
+    run = _PlainRunner.run
+
+    def watched(self: _PlainRunner, frames: np.ndarray) -> np.ndarray:
+        if frames.any():  # not the engine's all-black warm-up
+            seen.add(frames.shape[1:3])
+        return run(self, frames)
+
+    monkeypatch.setattr(_PlainRunner, "run", watched)
+    source = clip("in.mp4", width=64, height=48, frames=3, audio=False)
+    target = tmp_path / "out.mp4"
+    assert main(["video", str(source), str(target), "--quiet", "--device", "cpu", "--scale", scale]) == 0
+    assert seen == {painted_at}
+    assert _first_frame(target).shape == (48, 64, 3)
 
 
 def _not_a_video(tmp: Path) -> Path:
@@ -210,8 +317,6 @@ def test_bad_input_is_one_line_and_nonzero(tiny_models, clip, tmp_path: Path, ca
 
 
 def test_failure_halfway_leaves_no_output(tiny_models, clip, tmp_path: Path, monkeypatch) -> None:
-    from rtstyle.engine import Engine
-
     calls = {"n": 0}
     original = Engine.stylize
 
@@ -233,8 +338,6 @@ def test_failure_halfway_leaves_no_output(tiny_models, clip, tmp_path: Path, mon
 def test_cpu_stylizes_one_frame_at_a_time_unless_told(tiny_models, clip, tmp_path: Path, monkeypatch,
                                                       command, want) -> None:
     """Batches are slower on a CPU (docs/benchmarks.md); every command takes the same default."""
-    from rtstyle.engine import Engine
-
     sizes: set[int] = set()
     original = Engine.stylize
 
@@ -244,9 +347,16 @@ def test_cpu_stylizes_one_frame_at_a_time_unless_told(tiny_models, clip, tmp_pat
 
     monkeypatch.setattr(Engine, "stylize", counting)
     source = clip("in.mp4", width=32, height=32, frames=12)
+
+    def small_demo_clip(path: Path, **options: object) -> Path:
+        """The demo's own 640×360 clip takes 9 s here (test_demo_needs_nothing_but_a_style runs it)."""
+        return clip(Path(path).name, width=32, height=32, frames=12)
+
+    monkeypatch.setattr("rtstyle.synthetic.write_clip", small_demo_clip)
     argv = [str(source) if a == "IN" else a for a in command]
     assert main([*argv, str(tmp_path / "out.mp4"), "--quiet", "--device", "cpu"]) == 0
     assert sizes == want
+
 
 def test_console_script_exit_code_and_stderr(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "rtstyle", "video", str(tmp_path / "x.mp4"), str(tmp_path / "y.mp4")],
