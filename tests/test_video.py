@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,7 +20,7 @@ import pytest
 
 from rtstyle.cli import main
 from rtstyle.engine import Engine
-from rtstyle.video import VideoReader
+from rtstyle.video import VideoReader, VideoWriter
 from tests.conftest import SHARED, needs_shared
 
 
@@ -265,9 +270,11 @@ def _not_a_video(tmp: Path) -> Path:
 
 
 def _truncated(tmp: Path) -> Path:
+    """A clip with sound, cut short at 35 of its 60 frames: more than the pipeline's queues hold,
+    so the cut is found after the output file was begun, and the half-written file must go."""
     from rtstyle.synthetic import write_clip
 
-    path = write_clip(tmp / "cut.mp4", width=64, height=48, frames=40, audio=False, faststart=True)
+    path = write_clip(tmp / "cut.mp4", width=64, height=48, frames=60, faststart=True)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) * 6 // 10])
     return path
@@ -284,24 +291,34 @@ def _audio_only(tmp: Path) -> Path:
     return path
 
 
-BAD_INPUTS = [  # id, make input, extra args, message
-    ("missing", lambda t: t / "nope.mp4", [], "input not found"),
-    ("not a video", _not_a_video, [], "not a video file"),
-    ("no video stream", _audio_only, [], "no video stream"),
-    ("truncated", _truncated, [], "truncated or corrupt"),
-    ("unknown style", None, ["--style", "vermeer"], "unknown style 'vermeer'"),
-    ("missing output folder", None, ["OUT=missing/dir/out.mp4"], "output folder does not exist"),
-    ("output is a folder", None, ["OUT=."], "output is a folder"),
-    ("same file", None, ["OUT=in.mp4"], "overwrite the input"),
-    ("bad batch", None, ["--batch", "0"], "--batch must be at least 1"),
-    pytest.param("no nvenc", None, ["--encoder", "h264_nvenc"], "h264_nvenc encoder cannot open",
-                 marks=pytest.mark.skipif(Path("/proc/driver/nvidia/version").exists(), reason="has NVIDIA driver")),
+NO_NVIDIA = pytest.mark.skipif(Path("/proc/driver/nvidia/version").exists(), reason="has an NVIDIA driver")
+BAD_INPUTS = [  # id, make input, extra args, message, exit code (README), fails once the output file was begun
+    ("missing", lambda t: t / "nope.mp4", [], "input not found", 2, False),
+    ("not a video", _not_a_video, [], "not a video file", 2, False),
+    ("no video stream", _audio_only, [], "no video stream", 2, False),
+    ("truncated", _truncated, [], "truncated or corrupt", 2, True),
+    ("bad batch", None, ["--batch", "0"], "--batch must be at least 1", 2, False),
+    ("missing output folder", None, ["OUT=missing/dir/out.mp4"], "output folder does not exist", 3, False),
+    ("output is a folder", None, ["OUT=."], "output is a folder", 3, False),
+    ("same file", None, ["OUT=in.mp4"], "overwrite the input", 3, False),
+    pytest.param("no nvenc", None, ["--encoder", "h264_nvenc"], "h264_nvenc encoder cannot open", 3, False,
+                 marks=NO_NVIDIA),
+    ("unknown style", None, ["--style", "vermeer"], "unknown style 'vermeer'", 4, False),
+    pytest.param("no cuda", None, ["--device", "cuda"], "--device cuda was asked for", 5, False, marks=NO_NVIDIA),
 ]
 
 
-@pytest.mark.parametrize("name, make, extra, message", BAD_INPUTS)
-def test_bad_input_is_one_line_and_nonzero(tiny_models, clip, tmp_path: Path, capsys, name, make, extra,
-                                           message) -> None:
+@pytest.mark.parametrize("name, make, extra, message, code, half_written", BAD_INPUTS)
+def test_bad_input_is_one_line_and_its_exit_code(tiny_models, clip, tmp_path: Path, capsys, monkeypatch, name, make,
+                                                 extra, message, code, half_written) -> None:
+    begun: list[bool] = []
+    write = VideoWriter.write
+
+    def watched(self: VideoWriter, image: np.ndarray) -> None:
+        write(self, image)
+        begun.append(self.partial.exists())
+
+    monkeypatch.setattr(VideoWriter, "write", watched)
     source = make(tmp_path) if make else clip("in.mp4", width=32, height=32, frames=4)
     target = tmp_path / "out.mp4"
     args = [a for a in extra if not a.startswith("OUT=")]
@@ -309,28 +326,63 @@ def test_bad_input_is_one_line_and_nonzero(tiny_models, clip, tmp_path: Path, ca
         if a.startswith("OUT="):
             target = tmp_path / a[4:]
     before = sorted(os.listdir(tmp_path))
-    code = main(["video", str(source), str(target), "--quiet", *args])
+    assert main(["video", str(source), str(target), "--quiet", *args]) == code
     err = capsys.readouterr().err.strip()
-    assert code != 0
     assert err.startswith("rtstyle: error: ") and message in err and "\n" not in err
+    assert any(begun) == half_written
     assert sorted(os.listdir(tmp_path)) == before  # nothing written, nothing left behind
 
 
-def test_failure_halfway_leaves_no_output(tiny_models, clip, tmp_path: Path, monkeypatch) -> None:
-    calls = {"n": 0}
-    original = Engine.stylize
+def _ticking_call(method: Callable[..., object], tick: Callable[[], None]) -> Callable[..., object]:
+    """``method`` that calls ``tick`` first (a stage that handles one frame per call)."""
 
-    def flaky(self, frames, style=None):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt  # what Ctrl-C does in the middle of inference
-        return original(self, frames, style)
+    def call(self: object, *args: object, **options: object) -> object:
+        tick()
+        return method(self, *args, **options)
+    return call
 
-    monkeypatch.setattr(Engine, "stylize", flaky)
-    source = clip("in.mp4", width=32, height=32, frames=20)
-    assert main(["video", str(source), str(tmp_path / "out.mp4"), "--quiet", "--batch", "2"]) == 130
+
+def _ticking_frames(method: Callable[..., Iterator[np.ndarray]], tick: Callable[[], None]
+                    ) -> Callable[..., Iterator[np.ndarray]]:
+    """``method`` whose frames each come after a ``tick`` (the decoder's generator)."""
+
+    def frames(self: object) -> Iterator[np.ndarray]:
+        for frame in method(self):
+            tick()
+            yield frame
+    return frames
+
+
+STAGES = {  # the stage busy when Ctrl-C comes: class, method called once per frame, how to wrap it
+    "decoding": (VideoReader, "__iter__", _ticking_frames),
+    "inference": (Engine, "stylize", _ticking_call),
+    "encoding": (VideoWriter, "write", _ticking_call),
+}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_ctrl_c_in_any_stage_exits_130_and_leaves_no_output(tiny_models, clip, tmp_path: Path, monkeypatch, capsys,
+                                                            stage: str) -> None:
+    """``stage`` is the slow one, so the main thread waits on it (decoding, encoding) or is in it
+    (inference) when Ctrl-C comes, at the 15th frame: by then the output file was begun (the
+    queues hold ten frames at most), and it must go."""
+    owner, method, wrap = STAGES[stage]
+    frames, partial_seen = itertools.count(1), []
+
+    def tick() -> None:
+        time.sleep(0.02)
+        if next(frames) == 15:
+            time.sleep(0.1)  # the other stages catch up and wait
+            partial_seen.append(any(".partial" in p.name for p in tmp_path.iterdir()))
+            os.kill(os.getpid(), signal.SIGINT)  # the terminal's Ctrl-C: Python raises it in the main thread
+
+    monkeypatch.setattr(owner, method, wrap(getattr(owner, method), tick))
+    source = clip("in.mp4", width=32, height=32, frames=30)
+    assert main(["video", str(source), str(tmp_path / "out.mp4"), "--quiet", "--batch", "1"]) == 130
+    assert capsys.readouterr().err.strip() == "rtstyle: interrupted"
+    assert partial_seen == [True]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
-
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("rtstyle-")]
 
 
 @pytest.mark.parametrize(("command", "want"),
