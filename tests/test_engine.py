@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -51,10 +52,12 @@ def test_switching_style_changes_output_without_reloading(engine: Engine, tiny_m
     np.testing.assert_array_equal(engine.stylize(frames), first)
 
 
-def test_scale_keeps_the_output_size(tiny_models: list[str]) -> None:
-    engine = Engine(tiny_models[:1], EngineConfig(device="cpu", scale=0.5))
+def test_scale_paints_a_smaller_frame_and_scales_it_back(tiny_models: list[str]) -> None:
     frames = _frames(2, 90, 160)
-    assert engine.stylize(frames).shape == frames.shape
+    half = np.stack([cv2.resize(f, (80, 45), interpolation=cv2.INTER_AREA) for f in frames])
+    painted = Engine(tiny_models[:1], EngineConfig(device="cpu")).stylize(half)
+    want = np.stack([cv2.resize(f, (160, 90), interpolation=cv2.INTER_LINEAR) for f in painted])
+    np.testing.assert_array_equal(Engine(tiny_models[:1], EngineConfig(device="cpu", scale=0.5)).stylize(frames), want)
 
 
 def test_fp16_graph_agrees_with_fp32(tiny_models: list[str]) -> None:
@@ -76,11 +79,13 @@ def test_unknown_style_selection(engine: Engine) -> None:
         engine.select("nope")
 
 
-def test_auto_on_cpu_machine_picks_cpu(tiny_models: list[str]) -> None:
-    engine = Engine(tiny_models[:1])
-    assert engine.provider in ort.get_available_providers()
-    if engine.provider == "CPUExecutionProvider":
-        assert engine.precision == "fp32"
+@pytest.mark.parametrize(("precision", "want"), [("auto", "fp32"), ("fp16", "fp16"), ("fp32", "fp32")])
+def test_auto_on_a_machine_without_nvidia_runs_on_the_cpu(tiny_models: list[str], monkeypatch: pytest.MonkeyPatch,
+                                                           precision: str, want: str) -> None:
+    monkeypatch.setattr("rtstyle.engine.nvidia_driver_present", lambda: False)
+    engine = Engine(tiny_models[:1], EngineConfig(precision=precision))
+    assert engine.provider == "CPUExecutionProvider" and engine.precision == want
+    assert engine._sessions[tiny_models[0]].session.get_providers() == ["CPUExecutionProvider"]
 
 
 @pytest.mark.parametrize("device", ["cuda", "tensorrt"])
