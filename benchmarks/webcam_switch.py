@@ -24,18 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from rtstyle.camera import SyntheticSource
 from rtstyle.engine import Engine, EngineConfig
+from rtstyle.live import LIVE_SPIN, Shown
 from rtstyle.models import installed_styles
-from rtstyle.webcam import (
-    CPU_WORK_PIXELS,
-    LIVE_SPIN,
-    LiveSettings,
-    OpenCVWindow,
-    Shown,
-    SyntheticSource,
-    parse_size,
-    run_live,
-)
+from rtstyle.options import parse_size
+from rtstyle.webcam import CPU_WORK_PIXELS, LiveSettings, OpenCVWindow, run_live
 
 
 class SwitchingDisplay:

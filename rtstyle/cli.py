@@ -12,33 +12,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rtstyle import __version__
-from rtstyle.engine import DEVICES, Engine, EngineConfig
+from rtstyle.engine import DEVICES
 from rtstyle.errors import InputError, RtstyleError
-from rtstyle.models import default_style, find_style, installed_styles
+from rtstyle.models import installed_styles
+from rtstyle.options import engine_options, make_engine
 from rtstyle.temporal import Stabilizer, StabilizerConfig
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-def _engine_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--style", help="style name (see `rtstyle styles`) or path to an .onnx file")
-    p.add_argument("--device", choices=DEVICES, default="auto", help="execution provider (default: auto)")
-    p.add_argument("--precision", choices=("auto", "fp16", "fp32"), default="auto",
-                   help="auto: fp16 on a GPU, fp32 on the CPU")
-    p.add_argument("--scale", type=float, default=1.0, help="stylize at this fraction of the frame size")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0: all cores)")
-
-
 def _color_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preserve-colors", action="store_true",
                    help="keep the input's colours: only the painting's strokes and shading are taken")
-
-
-def _engine(args: argparse.Namespace, styles: Sequence[str] | None = None, *, spin: bool = True) -> Engine:
-    config = EngineConfig(device=args.device, precision=args.precision, scale=args.scale, threads=args.threads,
-                          spin=spin)
-    chosen = [find_style(s) for s in styles] if styles else [find_style(args.style) if args.style else default_style()]
-    return Engine(chosen, config)
 
 
 def _show_progress(args: argparse.Namespace) -> bool:
@@ -51,7 +36,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     if args.batch is not None and args.batch < 1:
         raise InputError("--batch must be at least 1")
     check_paths(args.input, args.output)
-    engine = _engine(args)
+    engine = make_engine(args)
     stabilizer = Stabilizer(StabilizerConfig(strength=args.stabilize_strength)) if args.stabilize else None
     result = stylize_video(args.input, args.output, engine, batch_size=args.batch, stabilizer=stabilizer,
                            encoder=args.encoder, preserve_colors=args.preserve_colors, progress=_show_progress(args))
@@ -73,7 +58,7 @@ def cmd_image(args: argparse.Namespace) -> int:
     source, target = Path(args.input), Path(args.output)
     if not source.exists():
         raise InputError(f"input not found: {source}")
-    engine = _engine(args)
+    engine = make_engine(args)
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
@@ -108,7 +93,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from rtstyle.pipeline import stylize_video
     from rtstyle.synthetic import write_clip
 
-    engine = _engine(args)
+    engine = make_engine(args)
     with tempfile.TemporaryDirectory() as tmp:
         clip = write_clip(Path(tmp) / "demo-input.mp4", width=640, height=360, fps=25, frames=75)
         result = stylize_video(clip, args.output, engine, stabilizer=Stabilizer(),
@@ -165,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("video", help="stylize a video file (audio kept)")
     p.add_argument("input")
     p.add_argument("output", help="output video (.mp4, .mov or .mkv)")
-    _engine_options(p)
+    engine_options(p)
     _color_option(p)
     p.add_argument("--batch", type=int, help="frames per inference call (default: 1 on a CPU, 8 on a GPU)")
     p.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=True,
@@ -181,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("image", help="stylize an image, or every image in a folder")
     p.add_argument("input")
     p.add_argument("output")
-    _engine_options(p)
+    engine_options(p)
     _color_option(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=cmd_image)
@@ -192,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="stylize a built-in synthetic clip (no camera, no download)")
     p.add_argument("output", nargs="?", default="rtstyle-demo.mp4")
-    _engine_options(p)
+    engine_options(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=cmd_demo)
 

@@ -58,7 +58,7 @@ class EngineConfig:
     scale: float = 1.0
     threads: int = 0
     # onnxruntime's idle CPU threads busy-wait for the next operator: fastest when inference has
-    # the cores to itself, a stall when other busy threads share them (see rtstyle.webcam.LIVE_SPIN).
+    # the cores to itself, a stall when other busy threads share them (see rtstyle.live.LIVE_SPIN).
     spin: bool = True
     cache_dir: Path = field(default_factory=_cache_dir)
     io_binding: bool | None = None  # None: on for GPU providers (device buffers reused across calls)

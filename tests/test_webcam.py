@@ -23,10 +23,13 @@ import cv2
 import numpy as np
 import pytest
 
-from rtstyle import webcam
+from rtstyle import camera, options, sinks, webcam
+from rtstyle import live as core
 from rtstyle.errors import InputError, OutputError, RtstyleError
+from rtstyle.live import HOTKEYS, Action, Look, Mode, PickStyle, Shown, View, step
+from rtstyle.synthetic import scene
 from rtstyle.video import VideoReader
-from rtstyle.webcam import HOTKEYS, Action, LiveSettings, Look, Mode, PickStyle, Shown, View, run_live, step
+from rtstyle.webcam import LiveSettings, run_live
 
 SIZE = (64, 48)
 
@@ -34,7 +37,7 @@ SIZE = (64, 48)
 # --- fakes: a camera, an engine and a display that presses keys ---------------------------------
 
 
-class FakeCamera(webcam.SyntheticSource):
+class FakeCamera(camera.SyntheticSource):
     """The synthetic scene at a high rate; ``unplug_after`` frames it fails every read, as a
     camera pulled out mid-run does; ``blank`` never sends a frame."""
 
@@ -124,7 +127,7 @@ class ScriptedDisplay:
         self.fullscreen.append(on)
 
 
-def live(source: webcam.FrameSource, engine: object, display: ScriptedDisplay, **settings: object
+def live(source: camera.FrameSource, engine: object, display: ScriptedDisplay, **settings: object
          ) -> webcam.LiveResult:
     return run_live(source, engine, display, LiveSettings(**settings), on_shown=display.on_shown)  # type: ignore[arg-type]
 
@@ -193,7 +196,7 @@ V = View(look=Look(style=1))
     (V, Action.SNAPSHOT, V),
     (V, Action.QUIT, View(look=Look(style=1), quit=True)),
 ])
-def test_step(view: View, command: webcam.Command, after: View) -> None:
+def test_step(view: View, command: core.Command, after: View) -> None:
     assert step(view, command, n_styles=3) == after
 
 
@@ -208,44 +211,44 @@ def test_strength_steps_down_to_the_original_and_back() -> None:
 
 
 def test_render_modes() -> None:
-    frame = webcam.scene(0, *SIZE)
+    frame = scene(0, *SIZE)
     inverted = lambda f: 255 - f  # noqa: E731
     assert render_is(frame, Look(0, Mode.ORIGINAL), inverted, frame)
     assert render_is(frame, Look(0), inverted, 255 - frame)
     assert render_is(frame, Look(0, strength=0.0), inverted, frame)
-    compare = webcam.render(frame, Look(0, Mode.COMPARE), inverted)
+    compare = core.render(frame, Look(0, Mode.COMPARE), inverted)
     assert compare.shape == frame.shape
     left, right = compare[12:36, :32].astype(int), compare[12:36, 32:].astype(int)
     assert np.abs(left + right - 255).mean() < 3  # the original beside its inverse
 
 
 def render_is(frame: np.ndarray, look: Look, stylize: Callable[[np.ndarray], np.ndarray], want: np.ndarray) -> bool:
-    return close_to(webcam.render(frame, look, stylize), want)
+    return close_to(core.render(frame, look, stylize), want)
 
 
 def test_hud_draws_on_a_copy() -> None:
-    frame = webcam.scene(0, 320, 180)
+    frame = scene(0, 320, 180)
     out = webcam.draw_hud(frame, ["1/3 tiny_a", "30.0 fps  5 ms  CPU"], recording=True)
     assert out.shape == frame.shape and not np.array_equal(out, frame)
-    assert np.array_equal(frame, webcam.scene(0, 320, 180))
+    assert np.array_equal(frame, scene(0, 320, 180))
 
 
 @pytest.mark.parametrize(("text", "size"), [("640x480", (640, 480)), ("1280X720", (1280, 720))])
 def test_parse_size(text: str, size: tuple[int, int]) -> None:
-    assert webcam.parse_size(text) == size
+    assert options.parse_size(text) == size
 
 
 @pytest.mark.parametrize("text", ["640", "640x", "x480", "8x8", "640*480"])
 def test_parse_size_rejects(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="WxH"):
-        webcam.parse_size(text)
+        options.parse_size(text)
 
 
 # --- threads and the window loop, without a display -------------------------------------------
 
 
 def test_latest_keeps_only_the_newest() -> None:
-    slot: webcam.Latest[int] = webcam.Latest()
+    slot: core.Latest[int] = core.Latest()
     for i in range(1, 101):
         slot.put(i)
     assert slot.newer(0, timeout=0) == (100, 100)
@@ -291,7 +294,7 @@ def test_unplugged_camera_is_a_clear_error_not_a_hang() -> None:
 
 
 def test_opencv_camera_that_stops_is_a_clear_error_and_is_released(clip) -> None:
-    source = webcam.CameraSource(str(clip(frames=5, audio=False)))  # OpenCV's reads fail at the end, as when unplugged
+    source = camera.CameraSource(str(clip(frames=5, audio=False)))  # OpenCV's reads fail at the end, as when unplugged
     with pytest.raises(InputError, match=r"camera \S+in.mp4 stopped sending frames"):
         live(source, FakeEngine(), ScriptedDisplay(keys=[]), stall_seconds=0.3)
     assert not source._capture.isOpened()
@@ -332,10 +335,10 @@ def test_recording_still_on_at_quit_is_kept(tmp_path: Path) -> None:
 
 
 def test_cpu_work_resolution_paints_a_smaller_frame(engine) -> None:
-    frame = webcam.scene(0, 320, 240)
+    frame = scene(0, 320, 240)
     small = cv2.resize(frame, (80, 60), interpolation=cv2.INTER_AREA)
     painted = cv2.resize(engine.stylize(small, style="tiny_a"), (320, 240), interpolation=cv2.INTER_LINEAR)
-    out = webcam.stylize_within(engine, frame, "tiny_a", work_pixels=80 * 60)
+    out = core.stylize_within(engine, frame, "tiny_a", work_pixels=80 * 60)
     assert close_to(out, painted)
     assert np.abs(out.astype(np.int16) - frame).mean() > 20
 
@@ -353,7 +356,7 @@ def test_window_at_a_reduced_working_size_shows_painted_frames(engine) -> None:
 
 
 def test_file_camera_loops_at_its_size(clip) -> None:
-    source = webcam.open_source(str(clip(frames=4, fps=100, audio=False)), size=(32, 24))
+    source = camera.open_source(str(clip(frames=4, fps=100, audio=False)), size=(32, 24))
     frames = [f for f in (source.read() for _ in range(10)) if f is not None]
     source.close()
     assert len(frames) == 10 and all(f.shape == (24, 32, 3) for f in frames)
@@ -361,17 +364,17 @@ def test_file_camera_loops_at_its_size(clip) -> None:
 
 
 def test_synthetic_camera() -> None:
-    source = webcam.open_source("synthetic", size=SIZE)
+    source = camera.open_source("synthetic", size=SIZE)
     assert source.read().shape == (SIZE[1], SIZE[0], 3)  # type: ignore[union-attr]
 
 
 
 def test_scene_frames_are_fresh_arrays() -> None:
     """The still parts are rendered once per size: drawing on one frame must not reach the next."""
-    first = webcam.scene(0, *SIZE)
+    first = scene(0, *SIZE)
     first[:] = 0
-    assert webcam.scene(0, *SIZE).mean() > 50
-    assert not np.array_equal(webcam.scene(0, *SIZE), webcam.scene(30, *SIZE))  # the hills and boat move
+    assert scene(0, *SIZE).mean() > 50
+    assert not np.array_equal(scene(0, *SIZE), scene(30, *SIZE))  # the hills and boat move
 
 
 def test_live_engine_does_not_spin(tiny_models: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -391,20 +394,20 @@ def test_live_engine_does_not_spin(tiny_models: list[str], tmp_path: Path, monke
 ])
 def test_camera_that_cannot_be_opened(spec: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
-        webcam.open_source(spec)
+        camera.open_source(spec)
 
 
 def test_missing_virtual_camera_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pyvirtualcam", None)
     with pytest.raises(OutputError, match=r"pip install 'rtstyle\[virtualcam\]'"):
-        webcam.VirtualCamera()
+        sinks.VirtualCamera()
 
 
 def test_virtual_camera_without_a_device(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pyvirtualcam", FakeVirtualCam(error="'v4l2loopback' module isn't loaded"))
     camera = FakeCamera()
     with pytest.raises(OutputError, match="no virtual camera backend .*modprobe v4l2loopback"):
-        run_live(camera, FakeEngine(), ScriptedDisplay(keys=[]), LiveSettings(), virtual_cam=webcam.VirtualCamera())
+        run_live(camera, FakeEngine(), ScriptedDisplay(keys=[]), LiveSettings(), virtual_cam=sinks.VirtualCamera())
     assert camera.closed
 
 
@@ -412,7 +415,7 @@ def test_virtual_camera_gets_the_rendered_frames(monkeypatch: pytest.MonkeyPatch
     module = FakeVirtualCam()
     monkeypatch.setitem(sys.modules, "pyvirtualcam", module)
     display = ScriptedDisplay(keys=["q"], every=3)
-    run_live(FakeCamera(), FakeEngine(), display, LiveSettings(), virtual_cam=webcam.VirtualCamera(),
+    run_live(FakeCamera(), FakeEngine(), display, LiveSettings(), virtual_cam=sinks.VirtualCamera(),
              on_shown=display.on_shown)
     assert module.opened == [(SIZE[0], SIZE[1])] and module.sent >= 3 and module.closed
 
@@ -603,9 +606,9 @@ def test_fast_variant_is_picked_per_painting(tmp_path, monkeypatch) -> None:
 
 
 def test_stabilizer_starts_fresh_when_the_look_changes() -> None:
-    from rtstyle.webcam import Look, Mode, _Steadier
+    from rtstyle.live import Steadier
 
-    steady = _Steadier()
+    steady = Steadier()
     frame = np.full((32, 32, 3), 100, np.uint8)
     white, black = np.full_like(frame, 255), np.zeros_like(frame)
     steady(Look(style=0), frame, white)

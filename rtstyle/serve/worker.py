@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rtstyle.serve.errors import Busy
-from rtstyle.webcam import StyleEngine
+from rtstyle.live import StyleEngine
 
 log = logging.getLogger(__name__)
 
