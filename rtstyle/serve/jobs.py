@@ -84,14 +84,12 @@ class JobRunner:
         return self.settings.jobs_dir / job_id
 
     def new_job(self, *, kind: str, style: str | None, name: str, frames_total: int = 0) -> tuple[Job, Path]:
-        """A queued record and its empty folder, or :class:`Busy` when the queue is full."""
+        """A queued record and the path of its folder (not made yet), or :class:`Busy` when the queue is full."""
         waiting = self.store.count("queued", "running")
         if waiting >= self.settings.jobs + self.settings.queue:
             raise Busy(f"{waiting} jobs are queued or running; try again when one has finished", retry_after=30)
         job = self.store.add(kind=kind, style=style, name=name, frames_total=frames_total)
-        folder = self.folder(job.id)
-        folder.mkdir(parents=True)
-        return job, folder
+        return job, self.folder(job.id)
 
     def start_video(self, job: Job, source: Path) -> None:
         self._start(job, lambda cancel: self._video(job, source, cancel))

@@ -83,9 +83,9 @@ async def create_optimize_job(studio: StudioDep,
     style = await run_in_threadpool(decode, await painting.read(), max_pixels=limit, what="painting")
     work = OptimizeInput(photo_rgb=fit_within(photo, size)[..., ::-1].copy(),
                          painting_rgb=fit_within(style, size)[..., ::-1].copy(), steps=steps)
-    job, _ = studio.runner.new_job(kind="optimize", style=None, name=painting.filename or "painting",
-                                   frames_total=steps)
-    studio.runner.folder(job.id).mkdir(parents=True, exist_ok=True)
+    job, folder = studio.runner.new_job(kind="optimize", style=None, name=painting.filename or "painting",
+                                        frames_total=steps)
+    folder.mkdir(parents=True)
     studio.runner.start_optimize(job, work, weights)
     return JSONResponse(job.public(), status_code=202)
 
