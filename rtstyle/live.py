@@ -291,6 +291,7 @@ class Feed:
         self.steady = Steadier() if stabilize else None
         self.on_result = on_result
         self.taken = 0  # number of the newest frame inference has taken
+        self.error: Exception | None = None  # why painting failed (the studio's worker keeps going)
 
     @property
     def fresh(self) -> bool:
@@ -316,6 +317,11 @@ class Feed:
 
     def post(self, shown: Shown) -> None:
         self.results.put(shown)
+        if self.on_result is not None:
+            self.on_result()
+
+    def fail(self, error: Exception) -> None:
+        self.error = error
         if self.on_result is not None:
             self.on_result()
 

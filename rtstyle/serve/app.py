@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import logging
 import socket
@@ -11,9 +12,10 @@ import sys
 import webbrowser
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -48,6 +50,8 @@ def create_app(settings: ServeSettings, *, on_ready: Callable[[], None] | None =
             yield
         finally:
             cleaner.cancel()
+            if live is not None:
+                await live.close_all(studio)
             await run_in_threadpool(studio.close)
 
     app = FastAPI(title="rtstyle studio", version=__version__, lifespan=lifespan,
@@ -55,7 +59,8 @@ def create_app(settings: ServeSettings, *, on_ready: Callable[[], None] | None =
     app.add_middleware(BodyLimit, limit=settings.upload_bytes)
     _add_error_handlers(app)
     app.include_router(health.router)
-    for router in (styles.router, stylize.router, jobs.router):
+    live = _live_routes()
+    for router in (styles.router, stylize.router, jobs.router, live.router if live else _no_live):
         app.include_router(router, dependencies=[Depends(require_token)])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -64,6 +69,24 @@ def create_app(settings: ServeSettings, *, on_ready: Callable[[], None] | None =
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     return app
+
+
+def _live_routes() -> ModuleType | None:
+    """The live router, where aiortc is installed (it is in the ``serve`` extra)."""
+    if importlib.util.find_spec("aiortc") is None:
+        log.warning("live camera disabled: aiortc is not installed (pip install 'rtstyle[serve]')")
+        return None
+    from rtstyle.serve.routes import live
+
+    return live
+
+
+_no_live = APIRouter()
+
+
+@_no_live.post("/api/live/offer", include_in_schema=False)
+def _live_missing() -> JSONResponse:
+    return error(501, "the live camera needs aiortc on the server: pip install 'rtstyle[serve]'")
 
 
 async def _clean_periodically(studio: Studio) -> None:

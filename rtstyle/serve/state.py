@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rtstyle.engine import Engine, EngineConfig, likely_cpu
 from rtstyle.errors import StyleNotFoundError
@@ -61,6 +62,7 @@ class Studio:
         self.runner = JobRunner(settings, self.store, self.worker)
         self.runner.cleanup()
         self.thumbnails: dict[str, bytes] = {}  # made from a network's output where no painting ships
+        self.live_sessions: set[Any] = set()  # routes.live.Session, one per tab; the app closes them on shutdown
 
     @classmethod
     def open(cls, settings: ServeSettings) -> Studio:

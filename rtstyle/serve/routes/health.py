@@ -13,7 +13,8 @@ router = APIRouter()
 
 @router.get("/healthz")
 def healthz(studio: StudioDep) -> dict[str, object]:
-    return {"ok": True, "provider": studio.engine.provider, "styles": len(studio.paintings), "live_sessions": 0}
+    return {"ok": True, "provider": studio.engine.provider, "styles": len(studio.paintings),
+            "live_sessions": len(studio.live_sessions)}
 
 
 @router.get("/api/info", dependencies=[Depends(require_token)])

@@ -1,0 +1,250 @@
+"""Live painting in the studio: the worker's live feeds, then ``/api/live/offer`` with an aiortc client.
+
+The client is a second aiortc peer in the test's own event loop; the studio runs in Starlette's
+test client (its own thread and loop), so the two talk over real loopback UDP as a tab would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+aiortc = pytest.importorskip("aiortc", reason="the live studio needs aiortc")
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack  # noqa: E402
+from av import VideoFrame  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+
+from rtstyle.live import Captured, Feed, Look  # noqa: E402
+from rtstyle.serve.app import create_app  # noqa: E402
+from rtstyle.serve.routes import live as live_route  # noqa: E402
+from rtstyle.serve.settings import ServeSettings  # noqa: E402
+from rtstyle.serve.worker import LIVE_TURNS, Worker  # noqa: E402
+from rtstyle.synthetic import scene  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+SIZE = (160, 96)
+
+
+# --- the worker's live feeds (no WebRTC) ------------------------------------------------------------
+
+
+class CountingEngine:
+    """Adds a constant per style after ``seconds``; logs which frame of which feed it painted."""
+
+    provider = "CPUExecutionProvider"
+    style_names = ["a", "b"]
+
+    def __init__(self, seconds: float = 0.02):
+        self.seconds = seconds
+        self.painted: list[int] = []  # the first pixel's value, which the tests use as a frame id
+
+    def stylize(self, frames: np.ndarray, style: str | None = None) -> np.ndarray:
+        time.sleep(self.seconds)
+        self.painted.append(int(frames.reshape(-1)[0]))
+        return frames + np.uint8(1)
+
+
+def marked(value: int) -> Captured:
+    return Captured(np.full((8, 8, 3), value, np.uint8), value, time.monotonic())
+
+
+def test_a_feed_paints_only_its_newest_frame() -> None:
+    engine = CountingEngine(seconds=0.05)
+    with Worker(engine) as worker:
+        feed = Feed(Look(style=0))
+        worker.add_feed(feed)
+        for value in range(10):  # a camera far faster than the engine
+            worker.live(feed, marked(value))
+            time.sleep(0.01)
+        newest = feed.results.newer(0, timeout=2)
+        deadline = time.monotonic() + 2
+        while feed.results.peek() is None or feed.results.peek().index != 9:  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, f"frame 9 never painted: {engine.painted}"
+            time.sleep(0.01)
+    assert newest is not None
+    assert len(engine.painted) <= 4, f"stale frames were painted: {engine.painted}"
+    assert engine.painted[-1] == 9
+
+
+def test_feeds_take_turns_and_a_video_batch_is_not_starved() -> None:
+    engine = CountingEngine(seconds=0.01)
+    with Worker(engine) as worker:
+        feeds = [Feed(Look(style=0)) for _ in range(2)]
+        for feed in feeds:
+            worker.add_feed(feed)
+        stop = threading.Event()
+
+        def cameras() -> None:  # both always have a new frame: feed 0 sends 1s, feed 1 sends 2s
+            while not stop.is_set():
+                for value, feed in enumerate(feeds, 1):
+                    worker.live(feed, marked(value))
+                time.sleep(0.001)
+
+        thread = threading.Thread(target=cameras)
+        thread.start()
+        time.sleep(0.3)
+        queued = len(engine.painted)
+        worker.frames(np.full((1, 8, 8, 3), 7, np.uint8), "a").result(timeout=2)
+        waited = len(engine.painted) - 1 - queued
+        stop.set()
+        thread.join()
+        for feed in feeds:
+            worker.remove_feed(feed)
+    ones, twos = engine.painted.count(1), engine.painted.count(2)
+    assert ones > 5 and abs(ones - twos) <= 2, engine.painted
+    assert waited <= LIVE_TURNS + 1, f"the video batch waited for {waited} live frames"
+
+
+# --- WebRTC through the studio -----------------------------------------------------------------------
+
+
+class Camera(VideoStreamTrack):
+    """A 30 fps camera showing one still frame; after ``frames`` frames it goes silent (a vanished tab)."""
+
+    def __init__(self, image: np.ndarray, frames: int | None = None):
+        super().__init__()
+        self.image, self.frames, self.sent = image, frames, 0
+
+    async def recv(self) -> VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        if self.frames is not None and self.sent >= self.frames:
+            await asyncio.Event().wait()
+        self.sent += 1
+        frame = VideoFrame.from_ndarray(self.image, format="bgr24")
+        frame.pts, frame.time_base = pts, time_base
+        return frame
+
+
+class Tab:
+    """A browser tab as the page behaves: camera out, painted video in, commands on a data channel."""
+
+    def __init__(self, client: TestClient, camera: Camera):
+        self.client = client
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.channel = self.pc.createDataChannel("commands")
+        self.opened = asyncio.Event()
+        self.channel.on("open", self.opened.set)
+        self.pc.addTrack(camera)
+        self.frames: asyncio.Queue[np.ndarray] = asyncio.Queue()
+        self.pc.on("track", lambda track: asyncio.ensure_future(self._pump(track)))
+
+    async def _pump(self, track: object) -> None:
+        with pytest.raises(aiortc.mediastreams.MediaStreamError):
+            while True:
+                frame = await track.recv()  # type: ignore[attr-defined]
+                self.frames.put_nowait(frame.to_ndarray(format="bgr24"))
+
+    async def connect(self, style: str | None = None) -> None:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        offer = {"sdp": self.pc.localDescription.sdp, "type": "offer", "style": style}
+        response = await asyncio.to_thread(self.client.post, "/api/live/offer", json=offer)
+        assert response.status_code == 200, response.text
+        await self.pc.setRemoteDescription(RTCSessionDescription(**response.json()))
+
+    async def frame(self, after: float = 0.0) -> np.ndarray:
+        """The first painted frame received ``after`` seconds from now."""
+        deadline = time.monotonic() + after
+        while True:
+            image = await asyncio.wait_for(self.frames.get(), 10)
+            if time.monotonic() >= deadline:
+                return image
+
+
+@pytest.fixture()
+def client(tmp_path: Path, tiny_models: list[str]) -> Iterator[TestClient]:
+    settings = ServeSettings(device="cpu", data_dir=tmp_path / "data", threads=1)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        yield c
+
+
+def sessions(client: TestClient) -> int:
+    return int(client.get("/healthz").json()["live_sessions"])
+
+
+def nearest(image: np.ndarray, candidates: dict[str, np.ndarray]) -> str:
+    return min(candidates, key=lambda k: float(np.abs(candidates[k].astype(np.int16) - image).mean()))
+
+
+def test_the_camera_comes_back_painted_and_a_key_switches_the_style(client: TestClient) -> None:
+    camera = scene(5, *SIZE)
+    engine = client.app.state.studio.engine  # type: ignore[attr-defined]
+    want = {name: engine.stylize(camera, style=name) for name in engine.style_names}
+    want["camera"] = camera
+
+    async def run() -> tuple[str, str, int]:
+        tab = Tab(client, Camera(camera))
+        await tab.connect(style="tiny_a")
+        first = nearest(await tab.frame(), want)
+        await asyncio.wait_for(tab.opened.wait(), 5)
+        tab.channel.send('{"type": "key", "key": "2"}')
+        after = nearest(await tab.frame(after=0.5), want)
+        live = sessions(client)
+        await tab.pc.close()
+        return first, after, live
+
+    first, after, live = asyncio.run(run())
+    assert (first, after, live) == ("tiny_a", "tiny_b", 1)
+    deadline = time.monotonic() + 5
+    while sessions(client):
+        assert time.monotonic() < deadline, "the closed tab's session is still open"
+        time.sleep(0.05)
+
+
+def test_twenty_tabs_come_and_go_without_leaking(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live_route, "STALL_SECONDS", 1.0)
+    studio = client.app.state.studio  # type: ignore[attr-defined]
+    camera = scene(0, *SIZE)
+
+    async def cycle(vanish: bool) -> None:
+        tab = Tab(client, Camera(camera, frames=5 if vanish else None))
+        await tab.connect()
+        await tab.frame()
+        if not vanish:  # a vanished tab never says goodbye: the server notices its camera went silent
+            await tab.pc.close()
+        deadline = time.monotonic() + 5
+        while studio.live_sessions:
+            assert time.monotonic() < deadline, "a session outlived its tab"
+            await asyncio.sleep(0.05)
+        await tab.pc.close()
+
+    async def run() -> tuple[list[str], list[str]]:
+        await cycle(vanish=False)
+        baseline = own_threads()
+        for n in range(19):
+            await cycle(vanish=n == 9)
+        deadline = time.monotonic() + 2
+        while len(own_threads()) > len(baseline) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return baseline, own_threads()
+
+    baseline, after = asyncio.run(run())
+    assert (len(studio.live_sessions), studio.worker.feeds, sessions(client)) == (0, 0, 0)
+    assert len(after) <= len(baseline), after
+
+
+def own_threads() -> list[str]:
+    """Threads but the pools' (executors keep theirs, up to a fixed number, for later work)."""
+    pools = ("asyncio_", "ThreadPoolExecutor", "AnyIO worker thread")
+    return sorted(t.name for t in threading.enumerate() if not t.name.startswith(pools))
+
+
+def test_an_answer_needs_a_camera_track(client: TestClient) -> None:
+    async def offer_without_video() -> str:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.createDataChannel("commands")
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+        await pc.close()
+        return sdp
+
+    response = client.post("/api/live/offer", json={"sdp": asyncio.run(offer_without_video()), "type": "offer"})
+    assert response.status_code == 400 and "camera" in response.json()["error"]
+    assert sessions(client) == 0
