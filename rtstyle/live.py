@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from rtstyle.camera import FrameSource
+from rtstyle.color import finish
 from rtstyle.temporal import Stabilizer
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class Action(Enum):
     COMPARE = "side-by-side compare"
     STRONGER = "stronger style"
     WEAKER = "weaker style"
+    KEEP_COLORS = "keep the camera's colours"
     SNAPSHOT = "save a PNG snapshot"
     RECORD = "start/stop recording"
     FULLSCREEN = "fullscreen"
@@ -94,7 +96,8 @@ Command = Action | PickStyle
 KEY_LEFT, KEY_RIGHT = (65361, 2424832), (65363, 2555904)
 KEY_PAD_PLUS, KEY_PAD_MINUS, KEY_ESC = 65451, 65453, 27
 _LETTERS = {"n": Action.NEXT_STYLE, "p": Action.PREV_STYLE, "c": Action.COMPARE, "s": Action.SNAPSHOT,
-            "r": Action.RECORD, "f": Action.FULLSCREEN, "h": Action.HUD, "q": Action.QUIT}
+            "r": Action.RECORD, "f": Action.FULLSCREEN, "h": Action.HUD, "q": Action.QUIT,
+            "k": Action.KEEP_COLORS}
 HOTKEYS: dict[int, Command] = {
     **{ord(str(n)): PickStyle(n - 1) for n in range(1, 10)},
     **{ord(c): action for key, action in _LETTERS.items() for c in (key, key.upper())},
@@ -104,7 +107,7 @@ HOTKEYS: dict[int, Command] = {
     ord("-"): Action.WEAKER, KEY_PAD_MINUS: Action.WEAKER,
     KEY_ESC: Action.QUIT,
 }
-HELP = ("1-9 style  n/p next/prev  space original  c compare  +/- strength",
+HELP = ("1-9 style  n/p next/prev  space original  c compare  +/- strength  k colours",
         "s snapshot  r record  f fullscreen  h HUD  q quit")
 
 
@@ -115,6 +118,7 @@ class Look:
     style: int  # index into the engine's styles
     mode: Mode = Mode.STYLIZED
     strength: float = 1.0  # 1: all style, 0: the camera frame
+    keep_colors: bool = False  # the painting's strokes on the camera's colours
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,8 @@ def step(view: View, command: Command, n_styles: int) -> View:
     if command in (Action.STRONGER, Action.WEAKER):
         delta = STRENGTH_STEP if command is Action.STRONGER else -STRENGTH_STEP
         return replace(view, look=replace(look, strength=round(min(1.0, max(0.0, look.strength + delta)), 2)))
+    if command is Action.KEEP_COLORS:
+        return replace(view, look=replace(look, keep_colors=not look.keep_colors))
     if command is Action.HUD:
         return replace(view, hud=not view.hud)
     if command is Action.FULLSCREEN:
@@ -169,9 +175,7 @@ def render(frame: np.ndarray, look: Look, stylize: Callable[[np.ndarray], np.nda
     """The picture for ``look``: uint8 BGR of ``frame``'s shape (H×W×3), whatever the mode."""
     if look.mode is Mode.ORIGINAL:
         return frame
-    styled = stylize(frame)
-    if look.strength < 1:
-        styled = cv2.addWeighted(styled, look.strength, frame, 1 - look.strength, 0)
+    styled = finish(frame, stylize(frame), strength=look.strength, preserve_colors=look.keep_colors)
     return side_by_side(frame, styled) if look.mode is Mode.COMPARE else styled
 
 

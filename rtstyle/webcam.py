@@ -289,6 +289,7 @@ class _WindowLoop:
         style = f"{look.style + 1}/{len(self.names)} {self.names[look.style]}"
         extra = [] if look.mode is Mode.STYLIZED else [look.mode.value]
         extra += [f"strength {look.strength:.0%}"] if look.strength < 1 and look.mode is not Mode.ORIGINAL else []
+        extra += ["camera colours"] if look.keep_colors and look.mode is not Mode.ORIGINAL else []
         lines = ["  ".join([style, *extra]),
                  f"{self.rate.per_second:.1f} fps  {shown.infer_ms:.0f} ms  {self.provider}"]
         if self.notice and time.monotonic() < self.notice[1]:

@@ -222,6 +222,18 @@ def test_render_modes() -> None:
     assert np.abs(left + right - 255).mean() < 3  # the original beside its inverse
 
 
+def test_k_keeps_the_camera_colours() -> None:
+    frame = scene(0, *SIZE)
+    view = step(View(look=Look(0)), HOTKEYS[ord("k")], 3)
+    assert view.look.keep_colors and not step(view, Action.KEEP_COLORS, 3).look.keep_colors
+    inverted = lambda f: 255 - f  # noqa: E731
+    kept = cv2.cvtColor(core.render(frame, view.look, inverted), cv2.COLOR_BGR2YCrCb).astype(int)
+    camera_ycc = cv2.cvtColor(frame, cv2.COLOR_BGR2YCrCb).astype(int)
+    painted_ycc = cv2.cvtColor(255 - frame, cv2.COLOR_BGR2YCrCb).astype(int)
+    assert np.abs(kept[..., 1:] - camera_ycc[..., 1:]).mean() < 3  # the camera's colour
+    assert np.abs(kept[..., 0] - painted_ycc[..., 0]).mean() < 3  # the painting's light and shade
+
+
 def render_is(frame: np.ndarray, look: Look, stylize: Callable[[np.ndarray], np.ndarray], want: np.ndarray) -> bool:
     return close_to(core.render(frame, look, stylize), want)
 
