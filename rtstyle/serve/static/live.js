@@ -1,0 +1,280 @@
+// The Live panel: the browser's camera to the server over WebRTC, painted there, shown here.
+//
+// One RTCPeerConnection per start: the camera track goes out, the painted track comes back on the
+// same transceiver, and a data channel carries the desktop window's keys, gallery clicks and pings.
+// Every way it can fail ends in one line in #live-error and the panel back at "Start".
+
+import { token } from "./api.js";
+
+const ANSWER_TIMEOUT_MS = 15_000;
+const FIRST_FRAME_TIMEOUT_MS = 20_000;
+const DISCONNECTED_GRACE_MS = 3_000; // "disconnected" may heal; "failed" does not
+const PING_MS = 1_000;
+const KEYS = new Set(["1", "2", "3", "4", "5", "6", "7", "8", "9", "n", "N", "p", "P", "ArrowLeft", "ArrowRight",
+  " ", "c", "C", "+", "=", "-", "k", "K"]);
+
+const $ = (id) => document.getElementById(id);
+let session = null;
+
+class Session {
+  constructor() {
+    this.pc = null;
+    this.channel = null;
+    this.stream = null;
+    this.timers = [];
+    this.frames = 0;
+    this.windowFrames = 0;
+    this.windowStart = performance.now();
+    this.fps = 0;
+    this.rttMs = 0;
+    this.holdMs = 0;
+    this.inferMs = 0;
+    this.browserMs = 0;
+    this.look = null;
+    this.closed = false;
+  }
+
+  async start(deviceId, [width, height]) {
+    this.stream = await openCamera(deviceId, width, height);
+    play($("live-original"), this.stream);
+    this.pc = new RTCPeerConnection();
+    this.channel = this.pc.createDataChannel("commands");
+    this.channel.onmessage = (e) => this.onMessage(JSON.parse(e.data));
+    this.channel.onclose = () => this.fail("The server closed the live session.");
+    for (const track of this.stream.getVideoTracks()) this.pc.addTrack(track, this.stream);
+    this.pc.ontrack = (e) => play($("live-output"), new MediaStream([e.track]));
+    this.pc.onconnectionstatechange = () => this.onState();
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    await gathered(this.pc); // aiortc takes every candidate in the offer: no trickle ICE
+    const answer = await postOffer(this.pc.localDescription, selectedStyle());
+    if (this.closed) return;
+    await this.pc.setRemoteDescription(answer);
+    this.later(FIRST_FRAME_TIMEOUT_MS, () => {
+      if (!this.frames) this.fail("No painted frame came back from the server; try a smaller resolution.");
+    });
+    this.every(PING_MS, () => this.send({ type: "ping", t: performance.now() }));
+    this.watchFrames();
+  }
+
+  watchFrames() {
+    const video = $("live-output");
+    if (!video.requestVideoFrameCallback) return;
+    const onFrame = (now, meta) => {
+      if (this.closed) return;
+      this.frames += 1;
+      this.windowFrames += 1;
+      if (meta.receiveTime) this.browserMs = Math.max(0, meta.expectedDisplayTime - meta.receiveTime);
+      const span = now - this.windowStart;
+      if (span >= 1000) {
+        this.fps = (this.windowFrames * 1000) / span;
+        this.windowFrames = 0;
+        this.windowStart = now;
+      }
+      if (this.frames === 1) setStatus("live");
+      showHud(this);
+      video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+  }
+
+  get latencyMs() {
+    return this.rttMs + this.holdMs + this.browserMs;
+  }
+
+  onMessage(message) {
+    if (message.type === "pong") this.rttMs = performance.now() - message.t;
+    else if (message.type === "stats") Object.assign(this, { inferMs: message.infer_ms, holdMs: message.hold_ms });
+    else if (message.type === "look") this.look = message;
+    else if (message.type === "error") this.fail(message.message);
+    showHud(this);
+  }
+
+  onState() {
+    const state = this.pc?.connectionState;
+    if (state === "failed") this.fail("The connection to the server was lost.");
+    if (state === "disconnected") {
+      this.later(DISCONNECTED_GRACE_MS, () => {
+        if (this.pc?.connectionState === "disconnected") this.fail("The server stopped answering.");
+      });
+    }
+  }
+
+  send(message) {
+    if (this.channel?.readyState === "open") this.channel.send(JSON.stringify(message));
+  }
+
+  later(ms, fn) { this.timers.push(setTimeout(fn, ms)); }
+
+  every(ms, fn) { this.timers.push(setInterval(fn, ms)); }
+
+  fail(message) {
+    if (this.closed) return;
+    stop();
+    $("live-error").textContent = message;
+  }
+
+  close() {
+    this.closed = true;
+    for (const timer of this.timers) { clearTimeout(timer); clearInterval(timer); }
+    if (this.channel) this.channel.onclose = null;
+    this.pc?.close();
+    for (const track of this.stream?.getTracks() || []) track.stop();
+    $("live-output").srcObject = null;
+    $("live-original").srcObject = null;
+  }
+}
+
+function play(video, stream) {
+  video.srcObject = stream;
+  video.play().catch(() => {}); // autoplay alone leaves a video that was hidden when it got its stream paused
+}
+
+async function openCamera(deviceId, width, height) {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    throw new Error(window.isSecureContext ? "This browser cannot use a camera."
+      : "The camera needs a secure page: open the studio at http://127.0.0.1 or over HTTPS.");
+  }
+  const video = { width: { ideal: width }, height: { ideal: height }, frameRate: { ideal: 30 } };
+  if (deviceId) video.deviceId = { exact: deviceId };
+  try {
+    return await navigator.mediaDevices.getUserMedia({ video, audio: false });
+  } catch (err) {
+    const why = {
+      NotAllowedError: "Camera permission was denied: allow the camera for this page and start again.",
+      NotFoundError: "No camera was found on this computer.",
+      OverconstrainedError: "That camera is not available any more; choose another.",
+      NotReadableError: "The camera is in use by another program.",
+    }[err.name];
+    throw new Error(why || `The camera could not be opened (${err.message || err.name}).`);
+  }
+}
+
+function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === "complete") resolve(); };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, 3000); // send what was found so far
+  });
+}
+
+async function postOffer(offer, style) {
+  const headers = { "Content-Type": "application/json" };
+  if (token()) headers.Authorization = `Bearer ${token()}`;
+  let response;
+  try {
+    response = await fetch("/api/live/offer", {
+      method: "POST", headers, body: JSON.stringify({ sdp: offer.sdp, type: offer.type, style }),
+      signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS),
+    });
+  } catch (err) {
+    throw new Error(err.name === "TimeoutError" ? "The server did not answer in time." : "The server cannot be reached.");
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error || `The server refused the live session (${response.status}).`);
+  return body;
+}
+
+function selectedStyle() {
+  return document.querySelector("[data-testid=style-option][aria-checked=true]")?.dataset.style || null;
+}
+
+// ---- the panel
+
+function setStatus(text) {
+  $("live-status").textContent = text;
+  $("live-panel").dataset.state = text;
+}
+
+function showHud(s) {
+  const output = $("live-output");
+  output.dataset.frames = s.frames;
+  output.dataset.fps = s.fps.toFixed(1);
+  output.dataset.latencyMs = s.latencyMs.toFixed(0);
+  if (s.look) output.dataset.style = s.look.style;
+  const look = s.look ? [s.look.style, s.look.mode === "stylized" ? "" : s.look.mode,
+    s.look.strength < 1 && s.look.mode !== "original" ? `strength ${Math.round(s.look.strength * 100)}%` : ""]
+    .filter(Boolean).join(" · ") : "";
+  $("live-look").textContent = look;
+  $("live-stats").textContent = `${s.fps.toFixed(1)} fps · ${s.inferMs.toFixed(0)} ms inference · `
+    + `${s.latencyMs.toFixed(0)} ms latency`;
+}
+
+async function start() {
+  if (session) return;
+  $("live-error").textContent = "";
+  if (!window.RTCPeerConnection) {
+    $("live-error").textContent = "This browser cannot do WebRTC, which the live camera needs.";
+    return;
+  }
+  session = new Session();
+  setStatus("starting…");
+  $("live-start").disabled = true;
+  $("live-stop").disabled = false;
+  const size = $("live-size").value.split("x").map(Number);
+  try {
+    await session.start($("live-camera").value, size);
+    listCameras();
+  } catch (err) {
+    session?.fail(err.message || String(err));
+  }
+}
+
+function stop() {
+  session?.close();
+  session = null;
+  setStatus("stopped");
+  $("live-start").disabled = false;
+  $("live-stop").disabled = true;
+}
+
+async function listCameras() {
+  const select = $("live-camera");
+  const devices = (await navigator.mediaDevices?.enumerateDevices?.()) || [];
+  const cameras = devices.filter((d) => d.kind === "videoinput" && d.deviceId);
+  if (!cameras.length) return;
+  const chosen = select.value;
+  select.replaceChildren(...cameras.map((d, i) => new Option(d.label || `camera ${i + 1}`, d.deviceId)));
+  if (chosen) select.value = chosen;
+}
+
+function snapshot() {
+  const video = $("live-output");
+  if (!video.videoWidth) return;
+  const canvas = document.createElement("canvas");
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  canvas.getContext("2d").drawImage(video, 0, 0);
+  canvas.toBlob((blob) => {
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = `rtstyle-live-${session?.look?.style || "snapshot"}.png`;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+  }, "image/png");
+}
+
+function onKey(e) {
+  if (!session || e.ctrlKey || e.metaKey || e.altKey || e.target.closest("input, select, textarea")) return;
+  if (e.key === "s" || e.key === "S") snapshot();
+  else if (e.key === "h" || e.key === "H") $("live-hud").hidden = !$("live-hud").hidden;
+  else if (KEYS.has(e.key)) session.send({ type: "key", key: e.key });
+  else return;
+  e.preventDefault(); // space and the arrows would scroll the page
+}
+
+function wire() {
+  $("live-start").addEventListener("click", start);
+  $("live-stop").addEventListener("click", () => { $("live-error").textContent = ""; stop(); });
+  $("live-show-original").addEventListener("change", (e) => { $("live-original").hidden = !e.target.checked; });
+  document.addEventListener("keydown", onKey);
+  $("gallery-list")?.addEventListener("click", (e) => {
+    const card = e.target.closest("[data-style]");
+    if (card && session) session.send({ type: "style", name: card.dataset.style });
+  });
+  window.addEventListener("pagehide", () => session?.close());
+  listCameras().catch(() => {});
+  setStatus("stopped");
+}
+
+wire();
