@@ -57,7 +57,8 @@ class Studio:
         self.paintings = {p.name: p for p in paintings}
         self.default = next((p.name for p in paintings if p.network.base == default_style().base), paintings[0].name)
         photo_batch = settings.photo_batch or (1 if engine.provider == "CPUExecutionProvider" else 8)
-        self.worker = Worker(engine, queue_size=settings.queue, photo_batch=photo_batch).__enter__()
+        self.worker = Worker(engine, queue_size=settings.queue, photo_batch=photo_batch)
+        self.worker.start()
         self.store = JobStore(settings.database)
         self.runner = JobRunner(settings, self.store, self.worker)
         self.runner.cleanup()
@@ -75,7 +76,7 @@ class Studio:
 
     def close(self) -> None:
         self.runner.close()
-        self.worker.__exit__(None, None, None)
+        self.worker.close()
         self.store.close()
 
     def painting(self, name: str | None) -> Painting:

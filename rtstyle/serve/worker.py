@@ -62,10 +62,17 @@ class Worker:
         self.calls = 0  # engine calls made, for tests and the benchmark
 
     def __enter__(self) -> Worker:
-        self._thread.start()
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        """Cancel whatever waits and stop the thread (after the call in progress)."""
         with self._changed:
             self._stopping = True
             for work in (*self._photos, *self._batches):
