@@ -221,7 +221,9 @@ class PhotoCard {
     this.controller = null;
     const before = this.q("img.before");
     before.addEventListener("load", () => {
-      this.q(".compare").style.setProperty("--ratio", before.naturalWidth / before.naturalHeight);
+      const compare = this.q(".compare").style;
+      compare.setProperty("--ratio", before.naturalWidth / before.naturalHeight);
+      compare.setProperty("--natural", `${before.naturalWidth}px`);
     }, { once: true });
     before.src = this.original;
     before.alt = file.name;
