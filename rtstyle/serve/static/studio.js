@@ -325,6 +325,7 @@ class JobRow {
     this.node = fromTemplate("job-row");
     this.job = null;
     this.stopWatching = null;
+    this.ticker = 0;
     this.q(".job-name").textContent = name;
     this.q(".pill").textContent = "uploading";
     this.node.dataset.state = "uploading";
@@ -361,9 +362,11 @@ class JobRow {
     this.q(".job-name").title = job.name || "";
     this.q(".pill").textContent = what ? `${job.state} · ${what}` : job.state;
     const total = job.frames_total || 0;
-    const running = job.state === "running";
-    this.setBar(job.state === "done" ? 1 : total ? job.frames_done / total : running ? null : 0);
+    const starting = job.state === "running" && !job.frames_done; // no step counted yet: show it is alive
+    this.setBar(job.state === "done" ? 1 : starting ? null : total ? job.frames_done / total : 0);
     this.q(".job-stats").textContent = jobStats(job);
+    clearInterval(this.ticker); // events come on changes only: the waiting time is counted here
+    if (starting) this.ticker = setInterval(() => { this.q(".job-stats").textContent = jobStats(this.job); }, 1000);
     showError(this.q(".job-error"), job.state === "failed" ? job.error || "The job failed." : "");
     this.q("button.cancel").hidden = isTerminal(job);
     this.q("button.remove").hidden = !isTerminal(job);
@@ -418,6 +421,7 @@ class JobRow {
 
   dispose() {
     this.stopWatching?.();
+    clearInterval(this.ticker);
     this.node.remove();
     if (this.job) state.jobs.delete(this.job.id);
   }
@@ -430,6 +434,7 @@ function jobStats(job) {
     case "queued":
       return "waiting for its turn";
     case "running":
+      if (!job.frames_done) return `starting · ${duration(Date.now() / 1000 - job.created)} since it was sent`;
       return [count, job.fps ? `${job.fps.toFixed(1)} ${job.kind === "optimize" ? "steps/s" : "fps"}` : "",
         job.seconds_left != null ? `${duration(job.seconds_left)} left` : ""].filter(Boolean).join(" · ");
     case "done":
