@@ -150,11 +150,14 @@ def optimize(content_rgb: np.ndarray, style_rgb: np.ndarray, *, config: Optimize
     content = to_tensor(content_rgb).contiguous()
     loss = PerceptualLoss(vgg, content, to_tensor(style_rgb), config)
     start = content.clone() if config.init == "content" else _noise_like(content)
+    passes = 0  # counted here: a disabled tqdm bar counts nothing
     with tqdm(total=config.steps, disable=not progress, desc="optimize", unit="step") as bar:
         def advance(parts: Losses) -> None:
+            nonlocal passes
+            passes = min(passes + 1, config.steps)  # L-BFGS's line search may overrun by a few passes
             _advance(bar, parts)
             if on_step is not None:
-                on_step(bar.n)
+                on_step(passes)
         pictures = (_run_lbfgs if config.optimizer == "lbfgs" else _run_adam)(start, loss, config, advance)
     pictures = pictures.clamp(0, 255).round()
     with torch.no_grad():

@@ -71,6 +71,15 @@ def test_optimisation_lowers_the_loss(tiny_vgg: VGGFeatures, optimizer: str) -> 
     assert not np.array_equal(result.image, photo)
 
 
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_every_pass_is_reported_without_a_progress_bar(tiny_vgg: VGGFeatures, optimizer: str) -> None:
+    steps: list[int] = []  # the studio's job progress: the bar is off there
+    config = opt.OptimizeConfig(steps=6, optimizer=optimizer, **TINY_WEIGHTS)
+    opt.optimize(_picture(24, 24, 1), _picture(24, 24, 2), config=config, vgg=tiny_vgg, progress=False,
+                 on_step=steps.append)
+    assert steps[:6] == [1, 2, 3, 4, 5, 6] and set(steps[6:]) <= {6}
+
+
 def test_noise_start_and_batches_keep_their_shape(tiny_vgg: VGGFeatures) -> None:
     photos = np.stack([_picture(32, 32, 1), _picture(32, 32, 3)])
     config = opt.OptimizeConfig(steps=3, init="noise", **TINY_WEIGHTS)
