@@ -82,3 +82,31 @@ def test_ctrl_c_in_inference_stops_the_other_stages() -> None:
         run_threaded(_frames(None), interrupt, _slow_write, batch_size=2, queue_batches=2)
     time.sleep(0.5)
     assert not [t for t in threading.enumerate() if t.name.startswith("rtstyle-")]
+
+
+@pytest.mark.parametrize("command", ["image", "video"])
+def test_preserve_colors_keeps_the_input_colours(command: str, tiny_models: list[str], clip, tmp_path) -> None:
+    import av
+    import cv2
+
+    from rtstyle.cli import main
+    from rtstyle.synthetic import scene
+
+    if command == "image":
+        source, target = tmp_path / "in.png", tmp_path / "out.png"
+        cv2.imwrite(str(source), scene(2, 96, 64))
+    else:
+        source, target = clip("in.mp4", width=96, height=64, frames=3, audio=False), tmp_path / "out.mp4"
+
+    def first_frame(path) -> np.ndarray:
+        if command == "image":
+            return cv2.imread(str(path))
+        with av.open(str(path)) as f:
+            return next(f.decode(video=0)).to_ndarray(format="bgr24")
+
+    def chroma_gap(*extra: str) -> float:
+        assert main([command, str(source), str(target), "--style", "tiny_b", "--quiet", *extra]) == 0
+        ycc = [cv2.cvtColor(first_frame(p), cv2.COLOR_BGR2YCrCb).astype(int) for p in (source, target)]
+        return float(np.abs(ycc[0][..., 1:] - ycc[1][..., 1:]).mean())
+
+    assert chroma_gap() > 10 and chroma_gap("--preserve-colors") < 3
