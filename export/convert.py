@@ -16,14 +16,14 @@ import json
 import re
 from pathlib import Path
 
-import onnx
 import torch
 from onnx import numpy_helper
 from torch import nn
 
 from export.onnx_export import export_onnx
 from export.transformer_net import TransformerNet, network_for
-from rtstyle.errors import InputError
+from rtstyle.errors import InputError, ModelError
+from rtstyle.models import load_model
 
 _STALE = re.compile(r"in\d+\.running_(mean|var)$|\.num_batches_tracked$")
 
@@ -54,15 +54,11 @@ _DERIVED = {"variant", "channels", "n_residual", "precision", "pad_multiple"}
 
 def load_exported(path: str | Path) -> tuple[nn.Module, dict[str, str], str]:
     """The network inside an rtstyle ``.onnx`` (weights as stored), its metadata and precision."""
-    try:
-        model = onnx.load(str(path))
-    except FileNotFoundError as exc:
-        raise InputError(f"model not found: {path}") from exc
-    except Exception as exc:  # protobuf errors of every kind mean "not a model"
-        raise InputError(f"not an ONNX model: {path} ({exc.__class__.__name__})") from exc
+    model = load_model(path)
     props = {p.key: p.value for p in model.metadata_props}
     if not {"variant", "channels", "n_residual"} <= props.keys():
-        raise InputError(f"not an rtstyle model (no variant, channels and n_residual metadata): {path}")
+        raise ModelError(f"{path}: not an rtstyle network (no variant, channels and n_residual metadata), "
+                         "so it cannot be read back into PyTorch")
     net = network_for(props["variant"], tuple(json.loads(props["channels"])), int(props["n_residual"]))
     state = {t.name.removeprefix("net."): torch.from_numpy(numpy_helper.to_array(t).astype("float32"))
              for t in model.graph.initializer if t.name.startswith("net.")}

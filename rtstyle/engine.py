@@ -27,16 +27,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
 import onnxruntime as ort
 
-from rtstyle.errors import InputError, ProviderError
-from rtstyle.models import StyleInfo, find_style
+from rtstyle.errors import InputError, ModelError, ProviderError
+from rtstyle.models import INPUT_NAME, StyleInfo, find_style, load_model
 from rtstyle.precision import graph_precision, to_fp16, to_fp32
 
 log = logging.getLogger(__name__)
 
-INPUT_NAME = "frames"
 PAD_MULTIPLE = 4
 MIN_SIDE = 16
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
@@ -86,6 +84,14 @@ class Engine:
         self._sessions = {style.name: self._open(style) for style in self.styles}
         self.style = self.styles[0].name
 
+    def add(self, style: StyleInfo | str) -> str:
+        """Load one more style (a :class:`ModelError` if it breaks the contract); returns its name."""
+        info = style if isinstance(style, StyleInfo) else find_style(style)
+        if info.name not in self._sessions:
+            self._sessions[info.name] = self._open(info)
+            self.styles.append(info)
+        return info.name
+
     @property
     def style_names(self) -> list[str]:
         return [s.name for s in self.styles]
@@ -115,7 +121,7 @@ class Engine:
 
     def _open(self, style: StyleInfo, provider: str | None = None) -> _PlainRunner:
         provider = provider or self.provider
-        model = onnx.load(str(style.path))
+        model = load_model(style.path)
         if self.precision == "fp16" and provider != _PROVIDER["tensorrt"]:
             model = to_fp16(model) if graph_precision(model) == "fp32" else model
         else:  # TensorRT builds fp16 engines from the fp32 graph itself (trt_fp16_enable)
@@ -129,8 +135,11 @@ class Engine:
         partitioning = provider != _PROVIDER["cpu"] and log.isEnabledFor(logging.INFO)
         options.log_severity_level = 1 if partitioning else 3
         with _captured_onnxruntime_log() as log_text:
-            session = ort.InferenceSession(model.SerializeToString(), options,
-                                           providers=[self._with_options(provider)])
+            try:
+                session = ort.InferenceSession(model.SerializeToString(), options,
+                                               providers=[self._with_options(provider)])
+            except Exception as exc:  # onnxruntime's own errors (InvalidGraph, Fail, ...) have no common base
+                raise ModelError(f"{style.path}: onnxruntime cannot load it ({_first_line(exc)})") from exc
         if partitioning:
             placed = [line for line in log_text.getvalue().splitlines() if "node" in line.lower()]
             log.info("onnxruntime on %s:\n%s", provider, "\n".join(placed))
@@ -140,7 +149,13 @@ class Engine:
         device = "cpu" if provider == _PROVIDER["cpu"] else "cuda"
         use_binding = self.config.io_binding if self.config.io_binding is not None else device == "cuda"
         runner = _BoundRunner(session, device) if use_binding else _PlainRunner(session)
-        runner.run(np.zeros((1, 64, 64, 3), np.uint8))  # warm-up
+        try:
+            out = runner.run(np.zeros((1, 64, 64, 3), np.uint8))  # warm-up, and a check of what comes out
+        except Exception as exc:
+            raise ModelError(f"{style.path}: onnxruntime cannot run it ({_first_line(exc)})") from exc
+        if out.shape != (1, 64, 64, 3) or out.dtype != np.uint8:
+            raise ModelError(f"{style.path}: breaks the model contract: 1×64×64×3 uint8 frames in gave "
+                             f"{out.dtype} {'×'.join(map(str, out.shape))} out")
         log.info("loaded %s on %s (%s)", style.name, provider, self.precision)
         return runner
 
@@ -155,7 +170,7 @@ class Engine:
                 try:
                     self._open(probe, name)
                     return name
-                except (ProviderError, ort.capi.onnxruntime_pybind11_state.Fail) as exc:
+                except (ProviderError, ModelError) as exc:
                     log.info("auto device: %s unusable: %s", name, exc)
         return _PROVIDER["cpu"]
 
@@ -255,6 +270,11 @@ def _missing_provider_message(device: str, log_text: str = "") -> str:
     found = f"; missing: {', '.join(missing)}" if missing else ""
     return (f"--device {device} was asked for but onnxruntime {ort.__version__} cannot run "
             f"{_PROVIDER[device]} here{found}; it needs {need}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0]}" if text else exc.__class__.__name__
 
 
 def _pad(frames: np.ndarray) -> np.ndarray:

@@ -27,6 +27,12 @@ class StyleNotFoundError(RtstyleError):
     exit_code = 4
 
 
+class ModelError(RtstyleError):
+    """A model file breaks the model contract (``rtstyle.models.check_contract``) or cannot be loaded."""
+
+    exit_code = 4
+
+
 class ProviderError(RtstyleError):
     """An execution provider that was asked for cannot run here."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -10,7 +11,12 @@ from pathlib import Path
 
 import onnx
 
-from rtstyle.errors import StyleNotFoundError
+from rtstyle.errors import ModelError, StyleNotFoundError
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "frames"
+OUTPUT_NAME = "stylized"
 
 
 def model_dirs() -> list[Path]:
@@ -56,7 +62,7 @@ class StyleInfo:
         try:
             model = onnx.load(str(path), load_external_data=False)
         except Exception as exc:  # onnx raises DecodeError, OSError, ...: all mean "not a model"
-            raise StyleNotFoundError(f"{path}: not a readable ONNX model ({exc.__class__.__name__})") from exc
+            raise ModelError(f"{path}: not a readable ONNX model ({exc.__class__.__name__})") from exc
         meta = {p.key: p.value for p in model.metadata_props}
         return cls(name=meta.get("style", path.stem), path=path, metadata=meta)
 
@@ -67,12 +73,77 @@ class StyleInfo:
                 "training": json.loads(training) if training else None}
 
 
+def load_model(path: str | Path) -> onnx.ModelProto:
+    """The ONNX model at ``path`` with its external data, checked against the model contract.
+
+    The contract: one input ``frames`` and one output ``stylized``, both uint8 N×H×W×3, and
+    external data (if any) inside the model's own folder. Anything else is a :class:`ModelError`.
+    """
+    path = Path(path)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except FileNotFoundError as exc:
+        raise StyleNotFoundError(f"style model not found: {path}") from exc
+    except Exception as exc:  # onnx raises DecodeError, OSError, ...: all mean "not a model"
+        raise ModelError(f"{path}: not a readable ONNX model ({exc.__class__.__name__})") from exc
+    check_contract(model, path)
+    folder = path.resolve().parent
+    for tensor in _external_tensors(model):
+        location = dict((e.key, e.value) for e in tensor.external_data).get("location", "")
+        if not (folder / location).resolve().is_relative_to(folder):
+            raise ModelError(f"{path}: tensor {tensor.name!r} points at data outside the model's folder ({location})")
+    try:
+        onnx.load_external_data_for_model(model, str(folder))
+    except Exception as exc:
+        raise ModelError(f"{path}: its external data cannot be read ({exc.__class__.__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    return model
+
+
+def check_contract(model: onnx.ModelProto, path: str | Path) -> None:
+    """Raise :class:`ModelError` unless ``model`` takes and returns uint8 N×H×W×3 frames by name."""
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    for what, values, name in (("input", inputs, INPUT_NAME), ("output", model.graph.output, OUTPUT_NAME)):
+        if [v.name for v in values] != [name]:
+            raise ModelError(f"{path}: breaks the model contract: its {what}s are {[v.name for v in values]}, "
+                             f"not [{name!r}]")
+        tensor = values[0].type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+        if tensor.elem_type != onnx.TensorProto.UINT8 or len(dims) != 4 or dims[3] != 3:
+            kind = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type) if tensor.elem_type else "untyped"
+            shape = "×".join("?" if d is None else str(d) for d in dims)
+            raise ModelError(f"{path}: breaks the model contract: {what} {name!r} is {kind} {shape or 'scalar'}, "
+                             "not uint8 N×H×W×3")
+
+
+def _external_tensors(model: onnx.ModelProto) -> list[onnx.TensorProto]:
+    """Every tensor of the model (initializers and constants, subgraphs too) stored outside it."""
+    found: list[onnx.TensorProto] = []
+
+    def visit(graph: onnx.GraphProto) -> None:
+        found.extend(graph.initializer)
+        for node in graph.node:
+            for attribute in node.attribute:
+                found.extend([attribute.t] if attribute.HasField("t") else attribute.tensors)
+                for sub in [attribute.g] if attribute.HasField("g") else attribute.graphs:
+                    visit(sub)
+
+    visit(model.graph)
+    return [t for t in found if t.data_location == onnx.TensorProto.EXTERNAL]
+
+
 def installed_styles() -> list[StyleInfo]:
     """Every ``*.onnx`` in :func:`model_dirs`, one per name, sorted by name."""
     found: dict[str, StyleInfo] = {}
     for folder in model_dirs():
         for path in sorted(folder.glob("*.onnx")) if folder.is_dir() else []:
-            found.setdefault(path.stem, StyleInfo.from_file(path))
+            if path.stem in found:
+                continue
+            try:
+                found[path.stem] = StyleInfo.from_file(path)
+            except ModelError as exc:  # one broken file must not hide the others
+                log.warning("skipped: %s", exc)
     return [found[k] for k in sorted(found)]
 
 

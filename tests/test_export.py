@@ -128,12 +128,12 @@ def test_convert_exports_an_rtstyle_model_again(tmp_path: Path, precision: str) 
 
 
 def test_convert_refuses_an_onnx_that_is_not_an_rtstyle_model(tmp_path: Path) -> None:
-    from rtstyle.errors import InputError
+    from rtstyle.errors import ModelError
 
     path = export_onnx(_net(), tmp_path / "m.onnx", precision="fp32")
     model = onnx.load(str(path))
     del model.metadata_props[:]
     onnx.save(model, str(path))
-    with pytest.raises(InputError, match="not an rtstyle model"):
+    with pytest.raises(ModelError, match="not an rtstyle network"):
         convert_main([str(path), str(tmp_path / "out.onnx")])
     assert not (tmp_path / "out.onnx").exists()

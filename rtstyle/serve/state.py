@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rtstyle.engine import Engine, EngineConfig, likely_cpu
-from rtstyle.errors import StyleNotFoundError
+from rtstyle.errors import ModelError, StyleNotFoundError
 from rtstyle.models import StyleInfo, default_style, installed_styles, pick_variant
 from rtstyle.serve.jobs import JobRunner
 from rtstyle.serve.settings import ServeSettings
@@ -70,9 +70,21 @@ class Studio:
         paintings = catalogue("fast" if likely_cpu(settings.device) else "full")
         if not paintings:
             raise StyleNotFoundError("no styles installed: nothing to serve (set RTSTYLE_MODELS to a folder of .onnx)")
-        engine = Engine([p.network for p in paintings], EngineConfig(device=settings.device, threads=settings.threads))
-        log.info("studio: %d paintings on %s", len(paintings), engine.provider)
-        return cls(settings, engine, paintings)
+        config = EngineConfig(device=settings.device, threads=settings.threads)
+        engine, served = None, []
+        for painting in paintings:  # a broken model file is left out of the gallery, with one line in the log
+            try:
+                if engine is None:
+                    engine = Engine([painting.network], config)
+                else:
+                    engine.add(painting.network)
+                served.append(painting)
+            except ModelError as exc:
+                log.warning("left out of the gallery: %s", exc)
+        if engine is None:
+            raise ModelError("no installed style could be loaded: nothing to serve (see the lines above)")
+        log.info("studio: %d paintings on %s", len(served), engine.provider)
+        return cls(settings, engine, served)
 
     def close(self) -> None:
         self.runner.close()
