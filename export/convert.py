@@ -23,7 +23,7 @@ from torch import nn
 from export.onnx_export import export_onnx
 from export.transformer_net import TransformerNet, network_for
 from rtstyle.errors import InputError, ModelError
-from rtstyle.models import load_model
+from rtstyle.models import find_style, load_model
 
 _STALE = re.compile(r"in\d+\.running_(mean|var)$|\.num_batches_tracked$")
 
@@ -65,6 +65,25 @@ def load_exported(path: str | Path) -> tuple[nn.Module, dict[str, str], str]:
     net.load_state_dict(state)
     metadata = {k: v for k, v in props.items() if k not in _DERIVED}
     return net.eval(), metadata, props.get("precision", "fp16")
+
+
+def read_network(source: str | Path) -> nn.Module:
+    """A network to start from or learn from, in eval mode: an installed style's name, an rtstyle
+    ``.onnx``, an rtstyle training checkpoint or a fast_neural_style ``.pth``."""
+    text = str(source)
+    if text.endswith(".onnx") or not Path(text).is_file():
+        return load_exported(find_style(text).path)[0]
+    try:
+        state = torch.load(text, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle/zip errors of every kind mean "not a checkpoint"
+        raise InputError(f"not a network: {text} (neither a style, an .onnx nor a PyTorch state dict)") from exc
+    config = state.get("config") if isinstance(state, dict) else None
+    if not config:
+        return load_checkpoint(text)
+    channels = tuple(config["channels"]) if config.get("channels") else None
+    net = network_for(config.get("variant", "full"), channels, config.get("n_residual"))  # type: ignore[arg-type]
+    net.load_state_dict(state["net"])
+    return net.eval()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,7 +94,7 @@ class Training:
         if not text:
             raise InputError(f"{style.path}: no 'training' metadata, so its loss is unknown")
         t = json.loads(text)
-        return cls(style=_existing(t["style"]), content_dir=_existing(t["content_dir"]),
+        return cls(style=_existing(t["style"]), content_dir=_existing(_photo_folder(t)),
                    vgg_weights=t.get("vgg_weights"), crop=int(t["crop"]), style_size=int(t["style_size"]),
                    content_layer=t["content_layer"], content_weight=float(t["content_weight"]),
                    style_weight=float(t["style_weight"]), holdout_every=int(t["holdout_every"]))
@@ -103,6 +103,15 @@ class Training:
         weights = self.vgg_weights if self.vgg_weights and Path(self.vgg_weights).is_file() else None
         return OptimizeConfig(network="vgg16", vgg_weights=weights, steps=steps, content_layer=self.content_layer,
                               content_weight=self.content_weight, style_weight=self.style_weight)
+
+
+def _photo_folder(training: dict[str, object]) -> str:
+    """The folder of photos a model was trained on, where held-out photos come from."""
+    sources = training.get("content") or [training.get("content_dir")]  # content_dir: models before user training
+    folders = [str(s) for s in sources if s and Path(str(s)).suffix == ""]  # type: ignore[union-attr]
+    if not folders:
+        raise InputError("the model was trained on videos only: no held-out photos to score it on")
+    return folders[0]
 
 
 def _existing(path: str) -> Path:

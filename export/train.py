@@ -1,17 +1,18 @@
-"""Train a style with the perceptual loss of Johnson et al. (2016), then export it to ONNX.
+"""One training stage: a network learns a painting with the perceptual loss of Johnson et al.
+(2016), checkpointing as it goes, then is exported to ONNX.
 
-``rtstyle train --style painting.jpg --content-dir photos/ --vgg-weights vgg16.pth --name NAME``
-checkpoints every ``--checkpoint-every`` steps into ``--run-dir`` and continues from there with
-``--resume``; a resumed run draws the same batches an uninterrupted one would.
+:func:`train` runs a :class:`TrainConfig`; ``rtstyle train`` (:mod:`export.schedule`) runs the
+stages of a new style. A run checkpoints every ``checkpoint_every`` steps and when it is
+interrupted, and a resumed run draws the same batches an uninterrupted one would.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,21 +21,21 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from export.data import CropSampler, list_images, load_rgb, split_holdout, to_tensor
+from export.convert import read_network
+from export.data import MIN_DISTINCT, CropSampler, load_content, load_rgb, resized, split_holdout, to_tensor
 from export.losses import content_distance, feature_distance, gram_matrix, style_distance, total_variation
 from export.onnx_export import export_onnx
-from export.transformer_net import load_deepening, network_for
+from export.transformer_net import load_deepening, network_for, variant_of
 from export.vgg import VGGFeatures
+from rtstyle.errors import InputError
 
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
-_SPECIAL_ARGS = {"style", "content_dir", "vgg_weights", "name", "run_dir", "init_from", "metadata", "channels",
-                 "n_residual", "teacher"}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     style: str
-    content_dir: str
+    content: tuple[str, ...]  # folders of photos and video files
     vgg_weights: str | None
     name: str
     run_dir: str
@@ -51,10 +52,12 @@ class TrainConfig:
     variant: str = "full"
     channels: tuple[int, int, int] | None = None
     n_residual: int | None = None
-    init_from: str | None = None
-    teacher: str | None = None  # checkpoint.pt of a trained network to distil from
+    init_from: str | None = None  # a network to start from: style name, .onnx or checkpoint.pt (export.convert)
+    teacher: str | None = None  # a trained network to distil from, named the same ways
     distill_weight: float = 0.0
     holdout_every: int = 50
+    frames_per_video: int = 200
+    min_content: int = MIN_DISTINCT
     checkpoint_every: int = 100
     sample_every: int = 250
     seed: int = 0
@@ -78,20 +81,26 @@ class Losses:
 class Trainer:
     """Owns the network, the loss network, the optimizer and the run folder."""
 
-    def __init__(self, config: TrainConfig, vgg: VGGFeatures | None = None):
+    def __init__(self, config: TrainConfig, vgg: VGGFeatures | None = None, images: list[np.ndarray] | None = None):
         self.config = config
         self.run_dir = Path(config.run_dir)
-        self.vgg = vgg or VGGFeatures("vgg16", _loss_layers(config), config.vgg_weights)
-        self.net = network_for(config.variant, config.channels, config.n_residual)
-        if config.init_from:
-            load_deepening(self.net, torch.load(config.init_from, map_location="cpu", weights_only=True)["net"])
-        self.teacher = load_network(config.teacher).requires_grad_(False) if config.teacher else None
+        style = to_tensor(load_rgb(config.style, long_side=config.style_size))
+        if images is None:
+            images = content_of(config)
+        train, self.held_out = split_holdout(images, config.holdout_every)
+        self.sampler = CropSampler(train, crop=config.crop, seed=config.seed)
+        start = read_network(config.init_from) if config.init_from else None
+        if start is not None and variant_of(start) != config.variant:
+            raise InputError(f"--init-from {config.init_from} is a {variant_of(start)} network, not a "
+                             f"{config.variant} one")
+        self.net = network_for(config.variant, config.channels or getattr(start, "channels", None),
+                               config.n_residual or getattr(start, "n_residual", None))
+        if start is not None:
+            load_deepening(self.net, start.state_dict())
+        self.teacher = read_network(config.teacher).requires_grad_(False) if config.teacher else None
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.step = 0
-        train, held = split_holdout(list_images(config.content_dir), config.holdout_every)
-        self.sampler = CropSampler(train, crop=config.crop, short_side=config.content_size, seed=config.seed)
-        self.held_out = held
-        style = to_tensor(load_rgb(config.style, long_side=config.style_size))
+        self.vgg = vgg or VGGFeatures("vgg16", _loss_layers(config), config.vgg_weights)
         with torch.no_grad():
             feats = self.vgg(style)
             self.style_grams = [gram_matrix(getattr(feats, name)) for name in STYLE_LAYERS]
@@ -153,8 +162,8 @@ class Trainer:
         self.net.eval()
         tops, bottoms = [], []
         with torch.no_grad():
-            for f in self.held_out[:count]:
-                photo = load_rgb(f, short_side=size)[:size, :size]
+            for image in self.held_out[:count]:
+                photo = resized(image, short_side=size)[:size, :size]
                 out = self.net(to_tensor(photo)).clamp(0, 255)[0].permute(1, 2, 0).numpy().astype(np.uint8)
                 tops.append(photo)
                 bottoms.append(out)
@@ -163,14 +172,15 @@ class Trainer:
         cv2.imwrite(str(path), grid[..., ::-1])
 
 
+def content_of(config: TrainConfig) -> list[np.ndarray]:
+    """The content images ``config`` names (an :class:`InputError` when too few)."""
+    return load_content(config.content, short_side=config.content_size, frames_per_video=config.frames_per_video,
+                        minimum=config.min_content)
+
+
 def load_network(checkpoint: str | Path) -> torch.nn.Module:
     """The trained network of an rtstyle training checkpoint, in eval mode."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    config = state.get("config", {})
-    channels = tuple(config["channels"]) if config.get("channels") else None
-    net = network_for(config.get("variant", "full"), channels, config.get("n_residual"))  # type: ignore[arg-type]
-    net.load_state_dict(state["net"])
-    return net.eval()
+    return read_network(checkpoint)
 
 
 def _style_layers(features: object) -> tuple[torch.Tensor, ...]:
@@ -181,24 +191,44 @@ def _loss_layers(config: TrainConfig) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*STYLE_LAYERS, config.content_layer)))
 
 
-def train(config: TrainConfig, *, resume: bool = False, quiet: bool = False, vgg: VGGFeatures | None = None) -> Trainer:
-    """Train until ``config.steps`` (continuing a saved run with ``resume``), then export."""
+def train(config: TrainConfig, *, resume: bool = False, quiet: bool = False, vgg: VGGFeatures | None = None,
+          bar: tqdm | None = None, on_step: Callable[[int], None] | None = None,
+          images: list[np.ndarray] | None = None) -> Trainer:
+    """Train until ``config.steps`` (continuing a saved run with ``resume``), then export.
+
+    ``images`` are the content when already loaded (:func:`content_of`); ``bar`` is a progress bar
+    to advance (one over several stages); ``on_step`` is called after
+    every step and may raise to stop. However the loop ends early (Ctrl-C, a cancelled job), the
+    checkpoint is saved where it stopped, so ``resume`` goes on from there.
+    """
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    trainer = Trainer(config, vgg=vgg)
+    trainer = Trainer(config, vgg=vgg, images=images)
     if resume and trainer.checkpoint_path.exists():
         trainer.load()
-    bar = tqdm(total=config.steps, initial=trainer.step, disable=quiet, desc=config.name, unit="step")
-    while trainer.step < config.steps:
-        parts = trainer.train_step()
-        bar.update(1)
-        bar.set_postfix(content=f"{parts.content:.3g}", style=f"{parts.style:.3g}", distill=f"{parts.distill:.3g}")
-        if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
+    own_bar = bar is None
+    if bar is None:
+        bar = tqdm(total=config.steps, initial=trainer.step, disable=quiet, desc=config.name, unit="step")
+    try:
+        while trainer.step < config.steps:
+            parts = trainer.train_step()
+            bar.update(1)
+            bar.set_postfix(content=f"{parts.content:.3g}", style=f"{parts.style:.3g}",
+                            distill=f"{parts.distill:.3g}")
+            if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
+                trainer.save()
+            if trainer.step % config.sample_every == 0 or trainer.step == config.steps:
+                trainer.sample_grid(trainer.run_dir / "samples" / f"step_{trainer.step:06d}.png")
+            if on_step is not None:
+                on_step(trainer.step)
+    except BaseException:
+        if trainer.step:
             trainer.save()
-        if trainer.step % config.sample_every == 0 or trainer.step == config.steps:
-            trainer.sample_grid(trainer.run_dir / "samples" / f"step_{trainer.step:06d}.png")
-    bar.close()
+        raise
+    finally:
+        if own_bar:
+            bar.close()
     if config.export_dir:
         export_trained(trainer)
     return trainer
@@ -214,43 +244,11 @@ def export_trained(trainer: Trainer) -> Path:
     return export_onnx(trainer.net.eval(), out, precision="fp16", metadata=meta)
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = parser or argparse.ArgumentParser(prog="rtstyle train", description=__doc__)
-    d = TrainConfig("", "", None, "", "")
-    p.add_argument("--style", required=True, help="the painting (any image file)")
-    p.add_argument("--content-dir", required=True, help="folder of training photos")
-    p.add_argument("--vgg-weights", help="VGG16 state dict (torchvision keys)")
-    p.add_argument("--name", required=True, help="style name; the model is written as NAME.onnx")
-    p.add_argument("--run-dir", help="checkpoints and samples (default runs/NAME)")
-    p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
-    p.add_argument("--init-from", help="start from another run's checkpoint.pt (one with fewer residual blocks "
-                   "too: the new blocks start as the identity)")
-    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
-                   help="metadata for the ONNX file (painting, artist, year, license)")
-    p.add_argument("--quiet", action="store_true")
-    for field in dataclasses.fields(TrainConfig):
-        if field.name in _SPECIAL_ARGS:
-            continue
-        default = getattr(d, field.name)
-        kind = type(default) if default is not None else str
-        p.add_argument("--" + field.name.replace("_", "-"), type=kind, default=default,
-                       help=f"default {default}")
-    p.add_argument("--channels", help="widths of the three stages, e.g. 32,64,128 (default: the variant's)")
-    p.add_argument("--n-residual", type=int, help="residual blocks (default: the variant's)")
-    p.add_argument("--teacher", help="checkpoint.pt of a trained network to distil from")
-    return p
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-              if hasattr(args, f.name) and f.name not in {"channels", "metadata"}}
-    values["teacher"] = args.teacher
-    values["run_dir"] = args.run_dir or f"runs/{args.name}"
-    values["channels"] = tuple(int(c) for c in args.channels.split(",")) if args.channels else None
-    values["metadata"] = tuple(tuple(m.split("=", 1)) for m in args.meta)
-    train(TrainConfig(**values), resume=args.resume, quiet=args.quiet)
-    return 0
+    """``rtstyle train``: see :mod:`export.schedule`."""
+    from export.schedule import main as schedule_main
+
+    return schedule_main(argv)
 
 
 if __name__ == "__main__":

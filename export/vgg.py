@@ -6,11 +6,19 @@ state dicts with its keys (``features.0.weight`` …) load as they are.
 
 from __future__ import annotations
 
+import os
 from collections import namedtuple
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
+
+from rtstyle.errors import InputError
+
+# torchvision's VGG16_Weights.IMAGENET1K_V1: the ImageNet weights Johnson et al.'s loss is usually run with.
+VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
+VGG16_URL_VARIABLE = "RTSTYLE_VGG16_URL"  # another source of the same file (a mirror, or file:// in tests)
 
 # Channels per conv, "M" for a 2×2 max pool (Simonyan & Zisserman 2015, configurations D and E).
 _CONFIGS = {
@@ -54,13 +62,15 @@ class VGGFeatures(nn.Module):
     convention of the weights itself.
     """
 
-    def __init__(self, network: str, layers: tuple[str, ...], weights: str | Path | None = None):
+    def __init__(self, network: str, layers: tuple[str, ...],
+                 weights: str | Path | dict[str, torch.Tensor] | None = None):
         super().__init__()
         index = _RELU_INDEX[network]
         self.taps = {index[name]: name for name in layers}
         self.features = _features(_CONFIGS[network], max(self.taps))
         if weights is not None:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
+            state = weights if isinstance(weights, dict) else torch.load(weights, map_location="cpu",
+                                                                         weights_only=True)
             state = {k.removeprefix("features."): v.float() for k, v in state.items()}
             self.features.load_state_dict(state, strict=False)
             missing = {k for k, _ in self.features.named_parameters()} - state.keys()
@@ -83,3 +93,21 @@ class VGGFeatures(nn.Module):
             if i in self.taps:
                 taps[self.taps[i]] = x
         return self.Output(**taps)
+
+
+def vgg16_weights(path: str | Path | None, *, progress: bool = True) -> tuple[dict[str, torch.Tensor], str]:
+    """The VGG16 state dict at ``path``, else torchvision's published one, fetched once into torch's
+    cache (``$RTSTYLE_VGG16_URL`` names another source). Returns it and the file it came from."""
+    if path:
+        if not Path(path).is_file():
+            raise InputError(f"VGG weights not found: {path}")
+        return torch.load(path, map_location="cpu", weights_only=True), str(path)
+    url = os.environ.get(VGG16_URL_VARIABLE) or VGG16_URL
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+    try:
+        state = torch.hub.load_state_dict_from_url(url, progress=progress, check_hash=True, map_location="cpu")
+    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad hash or file a RuntimeError
+        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+        raise InputError(f"cannot fetch the VGG16 weights from {url} ({reason}) and none are cached: "
+                         "give --vgg-weights PATH (a VGG16 state dict)") from exc
+    return state, str(cached)

@@ -87,7 +87,7 @@ def recipe(args: argparse.Namespace, index: int, painting: tuple[str, ...]) -> T
     suffix = "_fast" if fast else ""
     first_run = runs / f"{PAINTINGS[0][0]}{suffix}" / "checkpoint.pt"
     return TrainConfig(
-        style=str(data / "data" / "styles" / file), content_dir=str(data / "data" / "content"),
+        style=str(data / "data" / "styles" / file), content=(str(data / "data" / "content"),),
         vgg_weights=str(data / "weights" / "vgg16-imagenet-features.pth"), name=name + suffix,
         run_dir=str(runs / (name + suffix)), export_dir=args.models, threads=args.threads,
         steps=args.first_steps if index == 0 else args.steps,

@@ -29,9 +29,18 @@ def model_dirs() -> list[Path]:
     dirs = [Path(p) for p in os.environ.get("RTSTYLE_MODELS", "").split(os.pathsep) if p]
     if dirs:
         return dirs
-    data_home = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return [data_home / "rtstyle" / "models", Path(__file__).resolve().parent.parent / "models",
-             Path(sys.prefix) / "share" / "rtstyle" / "models"]
+    return [user_data_dir() / "models", Path(__file__).resolve().parent.parent / "models",
+            Path(sys.prefix) / "share" / "rtstyle" / "models"]
+
+
+def user_data_dir() -> Path:
+    """``$XDG_DATA_HOME/rtstyle`` (``~/.local/share/rtstyle``): the user's styles, runs and studio data."""
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "rtstyle"
+
+
+def install_dir() -> Path:
+    """Where new styles go: the first folder styles are looked for in."""
+    return model_dirs()[0]
 
 
 @dataclass(frozen=True)

@@ -184,7 +184,7 @@ def test_quality_report(tiny_weights: Path, tmp_path: Path) -> None:
     photos = _write_photos(tmp_path / "photos", 51)
     painting = tmp_path / "painting.png"
     cv2.imwrite(str(painting), _picture(48, 48, 9))
-    training = {"style": str(painting), "content_dir": str(photos), "vgg_weights": str(tiny_weights), "crop": 32,
+    training = {"style": str(painting), "content": [str(photos)], "vgg_weights": str(tiny_weights), "crop": 32,
                 "style_size": 48, "content_layer": "relu2_2", "content_weight": 1.0, "style_weight": 1e6,
                 "holdout_every": 50}
     torch.manual_seed(0)

@@ -28,7 +28,7 @@ def config(tmp_path: Path) -> TrainConfig:
     stripes = np.zeros((64, 64, 3), np.uint8)
     stripes[:, ::8] = (40, 200, 240)
     cv2.imwrite(str(style), stripes)
-    return TrainConfig(style=str(style), content_dir=str(photos), vgg_weights=None, name="tiny",
+    return TrainConfig(style=str(style), content=(str(photos),), vgg_weights=None, name="tiny", min_content=8,
                        run_dir=str(tmp_path / "run"), steps=4, batch_size=2, crop=32, content_size=40,
                        style_size=64, channels=(8, 16, 16), n_residual=1, holdout_every=4,
                        checkpoint_every=2, sample_every=2, export_dir=str(tmp_path / "models"), lr=1e-2,
@@ -127,33 +127,45 @@ def test_a_checkpoint_of_other_widths_is_refused(config: TrainConfig, vgg: VGGFe
         Trainer(replace(config, channels=(8, 16, 24), init_from=str(shallow.checkpoint_path)), vgg=vgg)
 
 
-def test_train_command_takes_its_own_options(config: TrainConfig, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture(scope="module")
+def vgg_file(tmp_path_factory: pytest.TempPathFactory, vgg: VGGFeatures) -> Path:
+    """The random stand-in as a state dict file with torchvision's keys, for the command line."""
+    path = tmp_path_factory.mktemp("vgg") / "vgg16.pth"
+    torch.save({f"features.{k}": v for k, v in vgg.features.state_dict().items()}, path)
+    return path
+
+
+def test_train_command_takes_its_own_options(config: TrainConfig, vgg_file: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     from rtstyle.cli import main
 
     with pytest.raises(SystemExit) as help_exit:
         main(["train", "-h"])
     assert help_exit.value.code == 0 and "usage: rtstyle train" in capsys.readouterr().out
     models = Path(config.run_dir).parent / "cli_models"
-    assert main(["-v", "train", "--style", config.style, "--content-dir", config.content_dir, "--name", "cli",
+    assert main(["-v", "train", "--style", config.style, "--content-dir", config.content[0], "--name", "cli",
                  "--steps", "2", "--batch-size", "2", "--crop", "32", "--content-size", "40", "--style-size", "64",
-                 "--channels", "8,16,16", "--n-residual", "1", "--holdout-every", "4", "--quiet",
+                 "--variant", "full", "--channels", "8,16,16", "--n-residual", "1", "--holdout-every", "4",
+                 "--min-content", "8", "--init-from", "none", "--quiet", "--vgg-weights", str(vgg_file),
                  "--run-dir", config.run_dir, "--export-dir", str(models)]) == 0
     assert StyleInfo.from_file(models / "cli.onnx").metadata["steps"] == "2"
 
 
 @pytest.mark.parametrize("bad", ["missing_folder", "empty_folder", "missing_style"])
-def test_train_command_bad_input_is_one_line(config: TrainConfig, tmp_path: Path, capsys, bad: str) -> None:
+def test_train_command_bad_input_is_one_line(config: TrainConfig, vgg_file: Path, tmp_path: Path, capsys,
+                                             bad: str) -> None:
     from rtstyle.cli import main
 
     (tmp_path / "empty").mkdir()
-    style, content = config.style, config.content_dir
+    style, content = config.style, config.content[0]
     if bad == "missing_folder":
         content = str(tmp_path / "nowhere")
     elif bad == "empty_folder":
         content = str(tmp_path / "empty")
     else:
         style = str(tmp_path / "nowhere.jpg")
-    code = main(["train", "--style", style, "--content-dir", content, "--name", "x", "--run-dir", config.run_dir])
+    code = main(["train", "--style", style, "--content-dir", content, "--name", "x", "--run-dir", config.run_dir,
+                 "--vgg-weights", str(vgg_file), "--init-from", "none"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("rtstyle: error: ") and "\n" not in err
     assert not Path(config.run_dir).exists()

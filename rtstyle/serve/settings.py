@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from rtstyle.models import user_data_dir
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _default_data_dir() -> Path:
-    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "rtstyle" / "studio"
+    return user_data_dir() / "studio"
 
 
 @dataclass(frozen=True, kw_only=True)
