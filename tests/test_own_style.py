@@ -1,0 +1,170 @@
+"""Your painting as a real-time style: ``rtstyle train PAINTING`` from the shipped networks."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from export.convert import read_network  # noqa: E402
+from export.data import load_content  # noqa: E402
+from export.onnx_export import export_onnx  # noqa: E402
+from export.vgg import VGG16_URL_VARIABLE, VGGFeatures, vgg16_weights  # noqa: E402
+from rtstyle.cli import main  # noqa: E402
+from rtstyle.engine import Engine, EngineConfig  # noqa: E402
+from rtstyle.errors import InputError  # noqa: E402
+from rtstyle.models import StyleInfo, installed_styles  # noqa: E402
+from rtstyle.synthetic import scene  # noqa: E402
+
+SHIPPED = Path(__file__).resolve().parents[1] / "models"
+TINY_RUN = ["--crop", "32", "--content-size", "40", "--style-size", "64", "--batch-size", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def vgg_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """VGG16's layout with random weights, saved with torchvision's keys (no download, no ../shared)."""
+    torch.manual_seed(0)
+    features = VGGFeatures("vgg16", ("relu1_2", "relu2_2", "relu3_3", "relu4_3")).features
+    path = tmp_path_factory.mktemp("vgg") / "vgg16-random.pth"
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
+    return path
+
+
+@pytest.fixture()
+def photos(tmp_path: Path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(52):
+        cv2.imwrite(str(folder / f"p{i:02d}.jpg"), scene(i * 9, 64, 48))
+    return folder
+
+
+@pytest.fixture()
+def painting(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(3)
+    strokes = cv2.resize(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8), (96, 96), interpolation=cv2.INTER_NEAREST)
+    path = tmp_path / "My Painting.png"
+    cv2.imwrite(str(path), strokes)
+    return path
+
+
+@pytest.fixture()
+def user_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A user model folder first, the shipped styles after it."""
+    folder = tmp_path / "mine"
+    monkeypatch.setenv("RTSTYLE_MODELS", f"{folder}{os.pathsep}{SHIPPED}")
+    return folder
+
+
+@pytest.mark.parametrize("style", ["udnie", "udnie_fast"])
+def test_a_shipped_network_read_back_into_pytorch_exports_the_same_pixels(style: str, tmp_path: Path) -> None:
+    shipped = StyleInfo.from_file(SHIPPED / f"{style}.onnx")
+    net = read_network(style)
+    assert (type(net).__name__ == "FastTransformerNet") == style.endswith("_fast")
+    again = export_onnx(net, tmp_path / f"{style}.onnx", precision="fp16")
+    frames = np.stack([scene(i, 96, 64) for i in (0, 40)])
+    engines = [Engine([info], EngineConfig(device="cpu")) for info in (shipped, StyleInfo.from_file(again))]
+    np.testing.assert_array_equal(engines[0].stylize(frames), engines[1].stylize(frames))
+
+
+def test_train_from_the_nearest_shipped_network_installs_both_styles(painting: Path, photos: Path, vgg_file: Path,
+                                                                     user_models: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", str(painting), "--content", str(photos), "--vgg-weights", str(vgg_file),
+                 "--steps", "2", "--fast-steps", "2", "--run-dir", str(tmp_path / "run"), *TINY_RUN])
+    assert code == 0, capsys.readouterr().err
+    assert {p.name for p in user_models.iterdir()} == {"my_painting.onnx", "my_painting_fast.onnx", "my_painting.jpg"}
+    full, fast = StyleInfo.from_file(user_models / "my_painting.onnx"), StyleInfo.from_file(
+        user_models / "my_painting_fast.onnx")
+    assert (full.variant, fast.variant) == ("full", "fast") and full.base == fast.base == "my_painting"
+    assert full.metadata["painting"] == "My Painting" and fast.metadata["steps"] == "2"
+    started = {name: json.loads(s.metadata["training"])["init_from"] for name, s in (("full", full), ("fast", fast))}
+    assert Path(started["full"]).parent == SHIPPED and Path(started["fast"]).stem.endswith("_fast")
+    for variant, trained in (("full", full), ("fast", fast)):  # started from the shipped weights, not from scratch
+        before, after = read_network(started[variant]).state_dict(), read_network(str(trained.path)).state_dict()
+        change = sum((after[k] - before[k]).abs().sum() for k in before) / sum(before[k].abs().sum() for k in before)
+        assert change < 0.25, variant  # two Adam steps move weights ~6%; a network from scratch ~100%
+    frame = scene(5, 96, 64)
+    out = Engine(["my_painting", "my_painting_fast"], EngineConfig(device="cpu")).stylize(frame)
+    assert out.shape == frame.shape and np.abs(out.astype(int) - frame).mean() > 10
+    capsys.readouterr()
+    assert main(["styles"]) == 0
+    listed = capsys.readouterr().out
+    assert "my_painting " in listed and "my_painting_fast" in listed and "udnie" in listed
+
+
+def test_ctrl_c_keeps_the_checkpoint_and_resume_goes_on(painting: Path, photos: Path, vgg_file: Path,
+                                                        user_models: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import export.train
+
+    steps = {"done": 0}
+    real_step = export.train.Trainer.train_step
+
+    def interrupted_at_3(self):  # type: ignore[no-untyped-def]
+        if steps["done"] == 3:
+            raise KeyboardInterrupt
+        steps["done"] += 1
+        return real_step(self)
+
+    monkeypatch.setattr(export.train.Trainer, "train_step", interrupted_at_3)
+    argv = ["train", str(painting), "--name", "mine", "--content", str(photos), "--vgg-weights", str(vgg_file),
+            "--init-from", "none", "--steps", "2", "--fast-steps", "4", "--run-dir", str(tmp_path / "run"), *TINY_RUN]
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--resume" in err and str(tmp_path / "run") in err
+    saved = torch.load(tmp_path / "run" / "fast" / "checkpoint.pt", weights_only=True)
+    assert saved["step"] == 1 and not (user_models / "mine_fast.onnx").exists()
+    assert main(argv) == 2  # the run is there: without --resume it is not overwritten
+    assert "--resume" in capsys.readouterr().err
+    monkeypatch.setattr(export.train.Trainer, "train_step", real_step)
+    assert main([*argv, "--resume"]) == 0
+    assert StyleInfo.from_file(user_models / "mine_fast.onnx").metadata["steps"] == "4"
+
+
+def test_content_from_a_video_counts_its_distinct_frames(clip, tmp_path: Path) -> None:
+    video = clip("moving.mp4", width=96, height=64, fps=25, frames=60)
+    images = load_content([video], short_side=40, frames_per_video=200, minimum=50)
+    assert len(images) == 60 and images[0].shape == (40, 60, 3)
+    still = tmp_path / "still"
+    still.mkdir()
+    for i in range(70):  # the same picture seventy times is one image
+        cv2.imwrite(str(still / f"s{i}.png"), scene(0, 64, 48))
+    with pytest.raises(InputError, match=r"^only 1 distinct content images found .* at least 50"):
+        load_content([still], short_side=40)
+    with pytest.raises(InputError, match=r"only 61 distinct"):
+        load_content([video, still], short_side=40, minimum=62)
+
+
+def test_vgg_weights_come_through_torch_hub_once(vgg_file: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv(VGG16_URL_VARIABLE, vgg_file.as_uri())
+    state, source = vgg16_weights(None, progress=False)
+    assert Path(source) == tmp_path / "torch" / "hub" / "checkpoints" / vgg_file.name and Path(source).is_file()
+    assert torch.equal(state["features.0.weight"], torch.load(vgg_file, weights_only=True)["features.0.weight"])
+    vgg_file.rename(vgg_file.with_suffix(".gone"))  # offline now: the cached copy is used
+    try:
+        assert vgg16_weights(None, progress=False)[1] == source
+        Path(source).unlink()
+        with pytest.raises(InputError, match=r"cannot fetch the VGG16 weights .*give --vgg-weights PATH"):
+            vgg16_weights(None, progress=False)
+    finally:
+        vgg_file.with_suffix(".gone").rename(vgg_file)
+
+
+def test_too_few_photos_is_one_line_with_the_count(painting: Path, photos: Path, vgg_file: Path, user_models: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    for extra in sorted(photos.iterdir())[10:]:
+        extra.unlink()
+    assert main(["train", str(painting), "--content", str(photos), "--vgg-weights", str(vgg_file)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rtstyle: error: only 10 distinct content images") and "\n" not in err
+    assert not user_models.exists() and not any(s.base == "my_painting" for s in installed_styles())
