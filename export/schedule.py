@@ -87,8 +87,8 @@ def fast_network_of(full: StyleInfo | None) -> StyleInfo | None:
 
 def plan(args: argparse.Namespace, vgg: VGGFeatures, weights_source: str) -> list[Stage]:
     """The stages ``args`` ask for, each a complete :class:`TrainConfig`."""
-    name = args.name or _slug(Path(args.painting).stem)
-    run_dir = Path(args.run_dir) if args.run_dir else user_data_dir() / "runs" / name
+    name = style_name(args)
+    run_dir = run_folder(args)
     export_dir = Path(args.export_dir) if args.export_dir else install_dir()
     meta = dict(m.split("=", 1) for m in args.meta)
     meta.setdefault("painting", re.sub(r"[_-]+", " ", Path(args.painting).stem).strip() or name)
@@ -110,6 +110,14 @@ def plan(args: argparse.Namespace, vgg: VGGFeatures, weights_source: str) -> lis
                          channels=_channels(args.channels), n_residual=args.n_residual, **losses)
         stages.append(Stage(config, "fast network" if fast else "full network"))
     return stages
+
+
+def style_name(args: argparse.Namespace) -> str:
+    return args.name or _slug(Path(args.painting).stem)
+
+
+def run_folder(args: argparse.Namespace) -> Path:
+    return Path(args.run_dir) if args.run_dir else user_data_dir() / "runs" / style_name(args)
 
 
 def _initial_networks(args: argparse.Namespace, vgg: VGGFeatures, run_dir: Path, exclude: str) -> dict[str, str | None]:
@@ -241,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The command line of ``rtstyle train``, checked (an :class:`InputError` for what cannot run)."""
     args = build_parser().parse_args(argv)
     args.painting = args.painting or args.style_alias
     if not args.painting:
@@ -252,18 +261,34 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError("--channels and --n-residual change one network: add --variant full or --variant fast")
     if min(args.steps, args.fast_steps) < 1:
         raise InputError("--steps and --fast-steps must be at least 1")
-    images = content_of(TrainConfig("", tuple(args.content), None, "", "", content_size=args.content_size,
-                                    frames_per_video=args.frames_per_video, min_content=args.min_content))
+    return args
+
+
+def content(args: argparse.Namespace) -> list[np.ndarray]:
+    """The content images ``args`` name, loaded once for every stage."""
+    return content_of(TrainConfig("", tuple(args.content), None, "", "", content_size=args.content_size,
+                                  frames_per_video=args.frames_per_video, min_content=args.min_content))
+
+
+def install(args: argparse.Namespace, images: list[np.ndarray], *,
+            on_step: Callable[[int, int], None] | None = None) -> list[Path]:
+    """Train what ``args`` ask for on ``images`` and install it; returns the model files."""
     state, source = vgg16_weights(args.vgg_weights, progress=not args.quiet)
     vgg = VGGFeatures("vgg16", _loss_layers(TrainConfig("", (), None, "", "")), state)
     stages = plan(args, vgg, source)
-    run_dir = Path(stages[0].config.run_dir).parent
     if not args.resume and any((Path(s.config.run_dir) / "checkpoint.pt").exists() for s in stages):
-        raise InputError(f"{run_dir} already holds a run of {stages[0].config.name}: add --resume to go on, "
-                         "or give another --name or --run-dir")
+        raise InputError(f"{Path(stages[0].config.run_dir).parent} already holds a run of {stages[0].config.name}: "
+                         "add --resume to go on, or give another --name or --run-dir")
+    return run(stages, vgg, images, resume=args.resume, quiet=args.quiet, on_step=on_step)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    images = content(args)
     try:
-        written = run(stages, vgg, images, resume=args.resume, quiet=args.quiet)
+        written = install(args, images)
     except KeyboardInterrupt:
+        run_dir = run_folder(args)
         print(f"rtstyle: interrupted; the checkpoints in {run_dir} are kept: the same command with --resume "
               "goes on", file=sys.stderr)
         return 130

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import cv2
@@ -168,3 +169,88 @@ def test_too_few_photos_is_one_line_with_the_count(painting: Path, photos: Path,
     err = capsys.readouterr().err.strip()
     assert err.startswith("rtstyle: error: only 10 distinct content images") and "\n" not in err
     assert not user_models.exists() and not any(s.base == "my_painting" for s in installed_styles())
+
+
+# --- in the studio: "Make it a live style" -----------------------------------------------------------------
+
+
+def _studio(tmp_path: Path, vgg_file: Path):  # type: ignore[no-untyped-def]
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from rtstyle.serve.app import create_app
+    from rtstyle.serve.settings import ServeSettings
+
+    settings = ServeSettings(device="cpu", data_dir=tmp_path / "data", threads=1, vgg_weights=vgg_file)
+    return TestClient(create_app(settings), raise_server_exceptions=False)
+
+
+def _train_form(painting: Path, photos: Path) -> list[tuple[str, tuple[str, bytes]]]:
+    return [("painting", ("Sunflowers.png", painting.read_bytes())),
+            *[("content", (p.name, p.read_bytes())) for p in sorted(photos.iterdir())]]
+
+
+def _wait(client, job_id: str, states: tuple[str, ...], timeout: float = 120) -> dict:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["state"] in states:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} never reached {states}: {job}")
+
+
+def test_studio_makes_a_live_style_that_joins_the_gallery(painting: Path, photos: Path, vgg_file: Path,
+                                                          user_models: Path, tmp_path: Path) -> None:
+    with _studio(tmp_path, vgg_file) as client:
+        before = {s["name"] for s in client.get("/api/styles").json()}
+        r = client.post("/api/styles/train", files=_train_form(painting, photos),
+                        data={"steps": "1", "fast_steps": "2"})
+        assert r.status_code == 202, r.text
+        assert r.json()["kind"] == "train" and r.json()["frames_total"] == 3 and r.json()["style"] == "sunflowers"
+        job = _wait(client, r.json()["id"], ("done", "failed"))
+        assert job["state"] == "done" and job["frames_done"] == 3, job
+        styles = {s["name"]: s for s in client.get("/api/styles").json()}
+        assert set(styles) - before == {"sunflowers"} and styles["sunflowers"]["network"] == "sunflowers_fast"
+        assert client.get("/api/styles/sunflowers/thumbnail").status_code == 200
+        photo = cv2.imencode(".png", scene(2, 64, 48))[1].tobytes()
+        painted = client.post("/api/stylize", files={"image": ("p.png", photo)}, data={"style": "sunflowers"})
+        assert painted.status_code == 200, painted.text
+        model = client.get(job["result"])
+        assert model.status_code == 200 and model.content == (user_models / "sunflowers_fast.onnx").read_bytes()
+    from rtstyle.serve.routes.jobs import _free_name
+
+    assert _free_name("Sunflowers") == "sunflowers_2"  # a second one never replaces the first
+
+
+def test_studio_training_cancelled_leaves_nothing(painting: Path, photos: Path, vgg_file: Path, user_models: Path,
+                                                  tmp_path: Path) -> None:
+    with _studio(tmp_path, vgg_file) as client:
+        r = client.post("/api/styles/train", files=_train_form(painting, photos), data={"steps": "500"})
+        job = _wait(client, r.json()["id"], ("running",))
+        while client.get(f"/api/jobs/{job['id']}").json()["frames_done"] < 1:
+            pass
+        assert client.delete(f"/api/jobs/{job['id']}").json()["state"] == "cancelled"
+        folder = tmp_path / "data" / "jobs" / job["id"]
+        for _ in range(300):  # the job stops at its next step and its folder (checkpoints too) goes
+            if not folder.exists():
+                break
+            time.sleep(0.1)
+        assert not folder.exists()
+        assert client.get(f"/api/jobs/{job['id']}").json()["state"] == "cancelled"
+    assert not user_models.exists() or not any(user_models.iterdir())
+
+
+def test_studio_training_refuses_too_few_photos_and_says_so_without_torch(painting: Path, photos: Path,
+                                                                         vgg_file: Path, user_models: Path,
+                                                                         tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    with _studio(tmp_path, vgg_file) as client:
+        form = _train_form(painting, photos)[:11]  # the painting and 10 photos
+        r = client.post("/api/styles/train", files=form)
+        assert r.status_code == 400 and r.json()["error"].startswith("only 10 distinct content images")
+        assert client.get("/api/jobs").json() == [] and [p.name for p in (tmp_path / "data" / "jobs").iterdir()] == []
+        monkeypatch.setattr("rtstyle.serve.routes.jobs.torch_missing",
+                            lambda: "your painting needs PyTorch on the server: pip install 'rtstyle[train]'")
+        r = client.post("/api/styles/train", files=form)
+        assert r.status_code == 503 and "rtstyle[train]" in r.json()["error"]

@@ -1,4 +1,5 @@
-"""Long work as jobs: a video through the same pipeline as ``rtstyle video``, or an optimisation.
+"""Long work as jobs: a video through the same pipeline as ``rtstyle video``, an optimisation,
+or a new live style trained from your painting as ``rtstyle train`` trains one.
 
 Each job lives in ``<data dir>/jobs/<id>/`` (its id, never the uploaded name, makes the path)
 and runs on one of ``settings.jobs`` job threads. A video job hands its batches to the
@@ -44,6 +45,12 @@ class OptimizeInput:
     photo_rgb: np.ndarray  # uint8 RGB, already at the size to optimise
     painting_rgb: np.ndarray
     steps: int
+
+
+@dataclass(frozen=True)
+class TrainInput:
+    argv: list[str]  # an ``rtstyle train`` command line: painting, name, run folder, steps
+    images: list[np.ndarray]  # its content, loaded and counted when the request came
 
 
 class _QueuedEngine:
@@ -96,6 +103,10 @@ class JobRunner:
 
     def start_optimize(self, job: Job, work: OptimizeInput, vgg_weights: Path | None) -> None:
         self._start(job, lambda cancel: self._optimize(job, work, vgg_weights, cancel))
+
+    def start_train(self, job: Job, work: TrainInput, installed: Callable[[list[Path]], Path]) -> None:
+        """Train (``rtstyle train``); ``installed`` gets the new model files and names the one to download."""
+        self._start(job, lambda cancel: self._train(job, work, installed, cancel))
 
     def discard(self, job: Job) -> None:
         """A job whose upload was refused: no record, no files."""
@@ -203,6 +214,25 @@ class JobRunner:
         target = self.folder(job.id) / "result.png"
         target.write_bytes(encode_png(np.ascontiguousarray(result.image[..., ::-1])))
         return target.name, work.steps
+
+
+    def _train(self, job: Job, work: TrainInput, installed: Callable[[list[Path]], Path],
+               cancel: threading.Event) -> tuple[str, int]:
+        from export.schedule import install, parse
+
+        started = time.monotonic()
+
+        def step(done: int, total: int) -> None:
+            self.store.progress(job.id, frames_done=done, fps=done / (time.monotonic() - started))
+            if cancel.is_set():
+                raise JobCancelled
+
+        args = parse(work.argv)
+        written = install(args, work.images, on_step=step)
+        shutil.rmtree(args.run_dir, ignore_errors=True)  # the checkpoints: the networks are installed
+        served = installed(written)
+        shutil.copyfile(served, self.folder(job.id) / served.name)
+        return served.name, job.frames_total
 
 
 def torch_missing() -> str | None:

@@ -62,6 +62,7 @@ class Studio:
         self.store = JobStore(settings.database)
         self.runner = JobRunner(settings, self.store, self.worker)
         self.runner.cleanup()
+        self.variant = "fast" if engine.provider == "CPUExecutionProvider" else "full"
         self.thumbnails: dict[str, bytes] = {}  # made from a network's output where no painting ships
         self.live_sessions: set[Any] = set()  # routes.live.Session, one per tab; the app closes them on shutdown
 
@@ -90,6 +91,17 @@ class Studio:
         self.runner.close()
         self.worker.close()
         self.store.close()
+
+    def add_style(self, files: list[Path]) -> Path:
+        """Serve a newly installed painting whose networks are ``files``: it joins the gallery and the
+        live keys at once. Returns the network the engine runs for it."""
+        base = StyleInfo.from_file(files[0]).base
+        painting = next(p for p in catalogue(self.variant) if p.name == base)
+        self.engine.add(painting.network)
+        self.thumbnails.pop(base, None)
+        self.paintings = {**self.paintings, painting.name: painting}  # one swap: readers never see it half-made
+        log.info("studio: %s joined the gallery (%s)", base, painting.network.name)
+        return painting.network.path
 
     def painting(self, name: str | None) -> Painting:
         """A painting by its name or one of its networks' names; the default one for None or ''."""

@@ -1,6 +1,7 @@
-"""Jobs: a video through ``rtstyle video``'s pipeline, or "your painting" by optimisation.
+"""Jobs: a video through ``rtstyle video``'s pipeline, "your painting" by optimisation, or your
+painting made a live style (``rtstyle train``).
 
-``POST /api/jobs`` and ``POST /api/optimize`` answer 202 at once with the queued job; its
+``POST /api/jobs``, ``POST /api/optimize`` and ``POST /api/styles/train`` answer 202 at once with the queued job; its
 progress is ``GET /api/jobs/{id}`` or, pushed, ``GET /api/jobs/{id}/events`` (Server-Sent Events).
 """
 
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Annotated
 
+import cv2
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -23,8 +25,9 @@ from starlette.concurrency import run_in_threadpool
 from rtstyle.errors import InputError
 from rtstyle.serve.errors import ApiError, TooLarge, Unsupported
 from rtstyle.serve.images import decode, fit_within
-from rtstyle.serve.jobs import OptimizeInput, torch_missing
+from rtstyle.serve.jobs import OptimizeInput, TrainInput, torch_missing
 from rtstyle.serve.routes.deps import StudioDep
+from rtstyle.serve.settings import ServeSettings
 from rtstyle.serve.state import Studio
 from rtstyle.serve.store import FINISHED, Job
 from rtstyle.video import VideoReader
@@ -88,6 +91,78 @@ async def create_optimize_job(studio: StudioDep,
     folder.mkdir(parents=True)
     studio.runner.start_optimize(job, work, weights)
     return JSONResponse(job.public(), status_code=202)
+
+
+@router.post("/api/styles/train", status_code=202)
+async def create_train_job(studio: StudioDep,
+                           painting: Annotated[UploadFile, File(description="your painting")],
+                           content: Annotated[list[UploadFile], File(description="what it learns to paint: a video, "
+                                                                     "or at least 50 photos")],
+                           name: Annotated[str | None, Form(description="style name (default: the file's)")] = None,
+                           steps: Annotated[int, Form(ge=1, le=100_000, description="full network steps")] = 0,
+                           fast_steps: Annotated[int, Form(ge=1, le=100_000, description="fast network steps")] = 0,
+                           ) -> JSONResponse:
+    """Make your painting a live style (``rtstyle train``): when the job is done it is in the gallery,
+    the live panel and every command, and its network is the job's result."""
+    reason = torch_missing()
+    if reason:
+        raise ApiError(503, reason)
+    from export import schedule
+
+    limit = studio.settings.image_pixels
+    style = await run_in_threadpool(decode, await painting.read(), max_pixels=limit, what="painting")
+    incoming = studio.settings.jobs_dir / f".upload-{uuid.uuid4().hex}"
+    (incoming / "content").mkdir(parents=True)
+    try:
+        painting_file = incoming / "painting.png"
+        await run_in_threadpool(cv2.imwrite, str(painting_file), style)
+        sources = await run_in_threadpool(_save_content, content, incoming / "content", studio.settings)
+        style_name = _free_name(name or Path(painting.filename or "painting").stem)
+        weights = studio.settings.vgg_weights or await run_in_threadpool(_shared_vgg16)
+
+        def command(root: Path) -> list[str]:  # the files move from the upload folder to the job's
+            return [str(root / painting_file.name), "--name", style_name, "--run-dir", str(root / "run"), "--quiet",
+                    "--steps", str(steps or schedule.FULL_STEPS),
+                    "--fast-steps", str(fast_steps or schedule.FAST_STEPS),
+                    *[arg for source in sources for arg in ("--content", str(root / source.relative_to(incoming)))],
+                    *(["--vgg-weights", str(weights)] if weights.is_file() else [])]  # else torch.hub's
+
+        args = schedule.parse(command(incoming))
+        images = await run_in_threadpool(schedule.content, args)  # too few distinct images: 400 now, not a failed job
+        job, folder = studio.runner.new_job(kind="train", style=style_name, name=painting.filename or style_name,
+                                            frames_total=args.steps + args.fast_steps)
+    except BaseException:
+        shutil.rmtree(incoming, ignore_errors=True)
+        raise
+    incoming.rename(folder)
+    studio.runner.start_train(job, TrainInput(argv=command(folder), images=images), studio.add_style)
+    return JSONResponse(job.public(), status_code=202)
+
+
+def _save_content(files: list[UploadFile], folder: Path, settings: ServeSettings) -> list[Path]:
+    """Photos into ``folder`` (checked as photos are), videos beside it (checked as videos are)."""
+    videos = []
+    for i, upload in enumerate(files):
+        data = upload.file.read()
+        if _VIDEO_MAGIC.match(data[:16]) and not data.startswith(b"GIF8"):
+            video = folder.parent / f"video{i}{_suffix(upload.filename)}"
+            video.write_bytes(data)
+            _check_video(video, settings.video_seconds)
+            videos.append(video)
+        else:
+            bgr = decode(data, max_pixels=settings.image_pixels, what=f"photo {upload.filename}")
+            cv2.imwrite(str(folder / f"{i:05d}.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    photos = [folder] if any(folder.iterdir()) else []
+    return photos + videos
+
+
+def _free_name(wanted: str) -> str:
+    """A style name from ``wanted`` that no installed style has yet."""
+    from rtstyle.models import installed_styles
+
+    base = re.sub(r"[^a-z0-9]+", "_", wanted.lower()).strip("_") or "my_style"
+    taken = {s.base for s in installed_styles()} | {s.name for s in installed_styles()}
+    return next(n for n in (base, *(f"{base}_{i}" for i in range(2, 1000))) if n not in taken)
 
 
 @router.get("/api/jobs")
