@@ -57,7 +57,7 @@ fetch(arguments[0]).then((r) => r.arrayBuffer()).then((buffer) => {
 
 
 @contextlib.contextmanager
-def serving(models: Path, data_dir: Path, token: str | None = None) -> Iterator[str]:
+def serving(models: Path | str, data_dir: Path, token: str | None = None, **options: object) -> Iterator[str]:
     """The studio on an ephemeral 127.0.0.1 port, in a thread, serving the styles in ``models``; yields its URL."""
     import uvicorn
 
@@ -66,7 +66,7 @@ def serving(models: Path, data_dir: Path, token: str | None = None) -> Iterator[
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RTSTYLE_MODELS", str(models))
-        settings = ServeSettings(device="cpu", data_dir=data_dir, token=token, threads=1)
+        settings = ServeSettings(device="cpu", data_dir=data_dir, token=token, threads=1, **options)  # type: ignore[arg-type]
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         app_server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
@@ -200,3 +200,41 @@ def test_a_token_is_asked_for_once_kept_and_sent(tiny_model_dir: Path, browser: 
         browser.find_element(By.CSS_SELECTOR, "[data-testid=photo-input]").send_keys(str(tmp_path / "photo.png"))
         assert wait_for(browser, "[data-testid=result-image]", "the painted photo behind the token")
         assert not browser.find_element(By.CSS_SELECTOR, "[data-testid=token-input]").is_displayed()
+
+
+def test_your_painting_becomes_a_live_style_in_the_gallery(tiny_model_dir: Path, browser: webdriver.Chrome,
+                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torch = pytest.importorskip("torch")
+    from export import schedule
+    from export.vgg import VGGFeatures
+
+    monkeypatch.setattr(schedule, "FULL_STEPS", 1)  # the page asks for the default schedule: one step each here
+    monkeypatch.setattr(schedule, "FAST_STEPS", 1)
+    vgg = tmp_path / "vgg16.pth"  # VGG16's layout with random weights: no download, no ../shared
+    features = VGGFeatures("vgg16", ("relu1_2", "relu2_2", "relu3_3", "relu4_3")).features
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, vgg)
+    photos = []
+    for i in range(52):
+        photos.append(tmp_path / f"photo{i:02d}.jpg")
+        cv2.imwrite(str(photos[-1]), scene(i * 9, 96, 64))
+    painting = tmp_path / "Sunflowers.png"
+    cv2.imwrite(str(painting), cv2.resize(np.random.default_rng(1).integers(0, 255, (6, 6, 3), dtype=np.uint8),
+                                          (96, 96), interpolation=cv2.INTER_NEAREST))
+    mine = tmp_path / "mine"
+    import os
+
+    with serving(f"{mine}{os.pathsep}{tiny_model_dir}", tmp_path / "studio", vgg_weights=vgg) as url:
+        browser.get(url)
+        wait_for(browser, "[data-testid=style-option]", "the gallery")
+        start = browser.find_element(By.CSS_SELECTOR, "[data-testid=train-start]")
+        assert not start.is_enabled()
+        browser.find_element(By.CSS_SELECTOR, "[data-testid=train-content]").send_keys("\n".join(map(str, photos)))
+        browser.find_element(By.CSS_SELECTOR, "[data-testid=painting-input]").send_keys(str(painting))
+        WebDriverWait(browser, WAIT_SECONDS, 0.1).until(lambda _: start.is_enabled(), message="the button stays off")
+        start.click()
+        done = wait_for(browser, "[data-testid=job-progress][data-kind=train][data-state=done]", "a trained style",
+                        seconds=4 * WAIT_SECONDS)[0]
+        assert "in the gallery as" in done.text
+        card = wait_for(browser, "[data-testid=style-option][data-style=sunflowers]", "the new style's card")[0]
+        assert card.get_attribute("aria-checked") == "true"
+        assert (mine / "sunflowers_fast.onnx").is_file() and (mine / "sunflowers.onnx").is_file()

@@ -18,6 +18,7 @@ const state = {
   photos: [], // PhotoCard, in page order
   current: null, // the PhotoCard that "Your painting" repaints
   painting: null, // the user's painting, a File
+  trainContent: [], // Files a new live style learns from: videos and photos
   jobs: new Map(), // job id -> JobRow
 };
 
@@ -357,7 +358,7 @@ class JobRow {
     this.job = job;
     state.jobs.set(job.id, this);
     Object.assign(this.node.dataset, { testid: "job-progress", state: job.state, jobId: job.id, kind: job.kind });
-    const what = job.kind === "optimize" ? "your painting" : paintingTitle(job.style);
+    const what = { optimize: "your painting", train: "live style" }[job.kind] || paintingTitle(job.style);
     this.q(".job-name").textContent = job.name || job.id;
     this.q(".job-name").title = job.name || "";
     this.q(".pill").textContent = what ? `${job.state} · ${what}` : job.state;
@@ -374,10 +375,20 @@ class JobRow {
     download.hidden = !(job.state === "done" && job.result);
     if (!download.hidden) {
       download.href = authorizedUrl(job.result);
-      download.download = `${stem(job.name || job.id)}-${job.style || "painted"}.${job.kind === "optimize" ? "png" : "mp4"}`;
-      download.textContent = job.kind === "optimize" ? "Download PNG" : "Download MP4";
+      const extension = { optimize: "png", train: "onnx" }[job.kind] || "mp4";
+      download.download = job.kind === "train" ? `${job.style}.onnx`
+        : `${stem(job.name || job.id)}-${job.style || "painted"}.${extension}`;
+      download.textContent = job.kind === "train" ? "Download the network" : `Download ${extension.toUpperCase()}`;
       if (job.kind === "optimize") this.showPicture(job);
+      if (job.kind === "train") this.joinGallery(job);
     }
+  }
+
+  joinGallery(job) {
+    if (this.joined) return;
+    this.joined = true;
+    if (state.styles.some((s) => s.name === job.style)) return; // listed already (a reload)
+    loadStyles().then(() => selectStyle(job.style, { repaint: false }));
   }
 
   showPicture(job) {
@@ -428,16 +439,17 @@ class JobRow {
 }
 
 function jobStats(job) {
-  const unit = job.kind === "optimize" ? "steps" : "frames";
+  const unit = job.kind === "video" ? "frames" : "steps";
   const count = job.frames_total ? `${job.frames_done} / ${job.frames_total} ${unit}` : `${job.frames_done} ${unit}`;
   switch (job.state) {
     case "queued":
       return "waiting for its turn";
     case "running":
       if (!job.frames_done) return `starting · ${duration(Date.now() / 1000 - job.created)} since it was sent`;
-      return [count, job.fps ? `${job.fps.toFixed(1)} ${job.kind === "optimize" ? "steps/s" : "fps"}` : "",
+      return [count, job.fps ? `${job.fps.toFixed(job.fps < 1 ? 2 : 1)} ${job.kind === "video" ? "fps" : "steps/s"}` : "",
         job.seconds_left != null ? `${duration(job.seconds_left)} left` : ""].filter(Boolean).join(" · ");
     case "done":
+      if (job.kind === "train") return `${job.frames_total} steps · in the gallery as ${paintingTitle(job.style) || job.style}`;
       return job.kind === "optimize" ? `${job.frames_total} steps` : `${job.frames_total} frames, ready`;
     case "cancelled":
       return "cancelled";
@@ -447,7 +459,7 @@ function jobStats(job) {
 }
 
 function listFor(kind) {
-  return $(kind === "optimize" ? "painting-jobs" : "video-jobs");
+  return $(kind === "video" ? "video-jobs" : "painting-jobs");
 }
 
 /** Sends a form that creates a job; the row shows the upload, then follows the job. */
@@ -504,6 +516,36 @@ async function loadJobs() {
 function updatePaintingControls() {
   const cannot = state.info?.torch === false;
   $("painting-start").disabled = cannot || !state.current || !state.painting;
+  const train = $("train-start");
+  train.disabled = cannot || !state.painting || !state.trainContent.length;
+  train.textContent = cannot ? "Make it a live style: needs pip install 'rtstyle[train]' on the server"
+    : "Make it a live style";
+}
+
+function chooseTrainContent(files) {
+  showError("train-error", "");
+  const usable = files.filter((f) => f.type.startsWith("video/") || f.type.startsWith("image/") || /\.(mp4|mov|mkv|webm|avi)$/i.test(f.name));
+  const refusal = usable.map(tooBig).find(Boolean);
+  if (refusal) return showError("train-error", refusal);
+  state.trainContent = usable;
+  const videos = usable.filter((f) => !f.type.startsWith("image/")).length;
+  const photos = usable.length - videos;
+  $("train-content-note").textContent = [videos && `${videos} video${videos === 1 ? "" : "s"}`,
+    photos && `${photos} photo${photos === 1 ? "" : "s"}`].filter(Boolean).join(" and ") || "a video of yours, or 50 photos or more";
+  if (!videos && photos < 50) showError("train-error", `${photos} photo${photos === 1 ? "" : "s"}: it needs 50 or more, or a video.`);
+  if (!state.painting) showError("train-error", "Now drop your painting above: it is the style the network learns.");
+  updatePaintingControls();
+}
+
+async function makeLiveStyle() {
+  showError("train-error", "");
+  if (!state.painting || !state.trainContent.length) return;
+  const form = new FormData();
+  form.append("painting", state.painting);
+  for (const file of state.trainContent) form.append("content", file);
+  $("train-start").disabled = true;
+  await startJob("/api/styles/train", form, { name: state.painting.name, kind: "train", errorLine: "train-error" });
+  updatePaintingControls();
 }
 
 function choosePainting(file) {
@@ -518,7 +560,10 @@ function choosePainting(file) {
   mini.querySelector("img, span").remove();
   mini.prepend(h("img", { src: URL.createObjectURL(file), alt: file.name }));
   updatePaintingControls();
-  if (!state.current) return showError("painting-error", "Now add a photo in Photo: it is the picture that gets painted.");
+  if (state.trainContent.length) showError("train-error", "");
+  if (!state.current) {
+    return showError("painting-error", "Add a photo in Photo to paint it with this painting, or make it a live style below.");
+  }
   if (!$("painting-start").disabled) optimize();
 }
 
@@ -565,6 +610,7 @@ function wire() {
   wireDrop("photo-drop", addPhotos);
   wireDrop("video-drop", sendVideos);
   wireDrop("painting-drop", (files) => choosePainting(files[0]));
+  wireDrop("train-drop", chooseTrainContent);
   // A file dropped beside a drop zone would otherwise replace the page with the file.
   for (const type of ["dragover", "drop"]) window.addEventListener(type, (e) => e.preventDefault());
   document.addEventListener("paste", (e) => {
@@ -577,6 +623,7 @@ function wire() {
   });
   $("preserve-colors").addEventListener("change", repaintSoon);
   $("painting-start").addEventListener("click", optimize);
+  $("train-start").addEventListener("click", makeLiveStyle);
 }
 
 wire();
