@@ -93,7 +93,7 @@ def plan(args: argparse.Namespace, vgg: VGGFeatures, weights_source: str) -> lis
     meta = dict(m.split("=", 1) for m in args.meta)
     meta.setdefault("painting", re.sub(r"[_-]+", " ", Path(args.painting).stem).strip() or name)
     meta.setdefault("license", "your own: the painting's and the model's")
-    meta["base_style"] = name
+    meta["base_style"] = name.removesuffix("_fast")
     common = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
               if f.name not in _GIVEN_ELSEWHERE and hasattr(args, f.name)}
     base = TrainConfig(style=str(args.painting), content=tuple(args.content), vgg_weights=weights_source, name=name,
@@ -104,9 +104,10 @@ def plan(args: argparse.Namespace, vgg: VGGFeatures, weights_source: str) -> lis
     for variant in variants:
         losses = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in LOSS_DEFAULTS[variant].items()}
         fast = variant == "fast"
-        config = replace(base, variant=variant, name=name + ("_fast" if fast else ""), run_dir=str(run_dir / variant),
-                         steps=args.fast_steps if fast else args.steps, init_from=init[variant],
-                         teacher=_teacher(args, run_dir, name) if fast else None,
+        config = replace(base, variant=variant, name=name.removesuffix("_fast") + ("_fast" if fast else ""),
+                         run_dir=str(run_dir / variant), init_from=init[variant],
+                         steps=args.fast_steps if fast and args.variant == "both" else args.steps,
+                         teacher=_teacher(args, run_dir, name.removesuffix("_fast")) if fast else None,
                          channels=_channels(args.channels), n_residual=args.n_residual, **losses)
         stages.append(Stage(config, "fast network" if fast else "full network"))
     return stages
@@ -220,9 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-from", metavar="STYLE_OR_PATH",
                    help="start from this network: a style name, an .onnx, a checkpoint.pt, or 'none' for scratch "
                    "(default: the shipped painting nearest to yours)")
-    p.add_argument("--steps", type=int, default=FULL_STEPS, help="steps of the full network (default %(default)s)")
+    p.add_argument("--steps", type=int, default=FULL_STEPS,
+                   help="steps of the full network, or of the one --variant names (default %(default)s)")
     p.add_argument("--fast-steps", type=int, default=FAST_STEPS,
-                   help="steps of the fast network (default %(default)s)")
+                   help="steps of the fast network after the full one (default %(default)s)")
     p.add_argument("--variant", choices=("both", "full", "fast"), default="both",
                    help="train the full network, then its fast one (default), or only one of them")
     p.add_argument("--resume", action="store_true", help="go on from the run's checkpoints")
