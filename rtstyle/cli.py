@@ -26,6 +26,21 @@ def _color_option(p: argparse.ArgumentParser) -> None:
                    help="keep the input's colours: only the painting's strokes and shading are taken")
 
 
+def _video_options(p: argparse.ArgumentParser) -> None:
+    """How `rtstyle video` and `rtstyle batch` paint and encode."""
+    engine_options(p)
+    _color_option(p)
+    p.add_argument("--batch", type=int, help="frames per inference call (default: 1 on a CPU, 8 on a GPU)")
+    p.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=True,
+                   help="blend the previous output along the optical flow against flicker (default: on)")
+    p.add_argument("--stabilize-strength", type=float, default=StabilizerConfig().strength, metavar="W",
+                   help="weight of the previous output where the flow is reliable, 0–1")
+    p.add_argument("--encoder", choices=("auto", "libx264", "h264_nvenc"), default="auto",
+                   help="auto: NVENC where an NVIDIA GPU can encode, libx264 otherwise")
+    p.add_argument("--json", action="store_true", help="print a JSON result on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
 def _show_progress(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
@@ -50,6 +65,12 @@ def cmd_video(args: argparse.Namespace) -> int:
         print(f"{args.output}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps, "
               f"{engine.style}, {engine.provider})", file=sys.stderr)
     return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from rtstyle.batch.command import cmd_batch as run
+
+    return run(args, progress=_show_progress(args))
 
 
 def cmd_image(args: argparse.Namespace) -> int:
@@ -150,18 +171,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("video", help="stylize a video file (audio kept)")
     p.add_argument("input")
     p.add_argument("output", help="output video (.mp4, .mov or .mkv)")
-    engine_options(p)
-    _color_option(p)
-    p.add_argument("--batch", type=int, help="frames per inference call (default: 1 on a CPU, 8 on a GPU)")
-    p.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=True,
-                   help="blend the previous output along the optical flow against flicker (default: on)")
-    p.add_argument("--stabilize-strength", type=float, default=StabilizerConfig().strength, metavar="W",
-                   help="weight of the previous output where the flow is reliable, 0–1")
-    p.add_argument("--encoder", choices=("auto", "libx264", "h264_nvenc"), default="auto",
-                   help="auto: NVENC where an NVIDIA GPU can encode, libx264 otherwise")
-    p.add_argument("--json", action="store_true", help="print a JSON result on stdout")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    _video_options(p)
     p.set_defaults(run=cmd_video)
+
+    from rtstyle.batch.command import add_batch_options
+
+    p = sub.add_parser("batch", help="stylize many or long videos, here or on a Ray cluster",
+                       description="Stylize video files and folders of videos into --out, as `rtstyle video` does; "
+                                   "with --cluster, cut into chunks painted in parallel by Ray workers.")
+    add_batch_options(p)
+    _video_options(p)
+    p.set_defaults(run=cmd_batch)
 
     p = sub.add_parser("image", help="stylize an image, or every image in a folder")
     p.add_argument("input")
