@@ -37,8 +37,8 @@ from export.thumbnail import write_thumbnail
 from export.train import STYLE_LAYERS, TrainConfig, _loss_layers, content_of, train
 from export.vgg import VGGFeatures, vgg16_weights
 from export.zoo import FAST_CONTENT_WEIGHT, FAST_DISTILL_WEIGHT, FAST_STYLE_WEIGHT
-from rtstyle.errors import InputError
-from rtstyle.models import StyleInfo, install_dir, installed_styles, user_data_dir
+from rtstyle.errors import InputError, RtstyleError
+from rtstyle.models import StyleInfo, find_style, install_dir, installed_styles, user_data_dir
 
 # Measured on a 2-core laptop-class CPU (docs/training.md): both stages in about 12 minutes.
 FULL_STEPS = 500
@@ -152,8 +152,12 @@ def _teacher(args: argparse.Namespace, run_dir: Path, name: str) -> str:
     raise InputError(f"--variant fast needs a full network of {name} to learn from: train it first, or give --teacher")
 
 
-def _installed(name: str) -> StyleInfo | None:
-    return next((s for s in installed_styles() if name in (s.name, s.path.stem)), None)
+def _installed(name_or_path: str) -> StyleInfo | None:
+    """The style a name or an ``.onnx`` path names, or None (a checkpoint, or nothing installed)."""
+    try:
+        return find_style(name_or_path)
+    except RtstyleError:
+        return None
 
 
 def _path(style: StyleInfo | None) -> str | None:

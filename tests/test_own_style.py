@@ -190,14 +190,10 @@ def _train_form(painting: Path, photos: Path) -> list[tuple[str, tuple[str, byte
             *[("content", (p.name, p.read_bytes())) for p in sorted(photos.iterdir())]]
 
 
-def _wait(client, job_id: str, states: tuple[str, ...], timeout: float = 120) -> dict:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["state"] in states:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} never reached {states}: {job}")
+def _wait(client, job_id: str, states: tuple[str, ...]) -> dict:  # type: ignore[no-untyped-def]
+    from tests.test_serve import wait_for
+
+    return wait_for(client, job_id, states, timeout=120)
 
 
 def test_studio_makes_a_live_style_that_joins_the_gallery(painting: Path, photos: Path, vgg_file: Path,
