@@ -42,7 +42,7 @@ def run_batch(jobs: Sequence[VideoJob], paint: PaintSettings, *, cluster: Cluste
               progress: bool = False) -> list[VideoResult]:
     """Paint every job, one result per job in the same order; a video that fails does not stop the
     others. Errors that concern them all (the style, the provider, the cluster) are raised."""
-    if cluster is not None and not have_ray():
+    if cluster is not None and importlib.util.find_spec("ray") is None:
         if cluster.address != "local":
             raise RtstyleError(f"--cluster {cluster.address} needs Ray: pip install 'rtstyle[ray]'")
         log.warning("Ray is not installed (pip install 'rtstyle[ray]'): the videos are painted here, "
@@ -57,7 +57,3 @@ def run_batch(jobs: Sequence[VideoJob], paint: PaintSettings, *, cluster: Cluste
     from rtstyle.batch.cluster import run_on_ray
 
     return run_on_ray(jobs, paint, cluster, progress=progress)
-
-
-def have_ray() -> bool:
-    return importlib.util.find_spec("ray") is not None
