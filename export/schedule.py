@@ -40,7 +40,7 @@ from export.zoo import FAST_CONTENT_WEIGHT, FAST_DISTILL_WEIGHT, FAST_STYLE_WEIG
 from rtstyle.errors import InputError, RtstyleError
 from rtstyle.models import StyleInfo, find_style, install_dir, installed_styles, user_data_dir
 
-# Measured on a 2-core laptop-class CPU (docs/training.md): both stages in about 12 minutes.
+# On the 2-core dev VM: 27.6 min in a slow phase, about 8.5 in a normal one (docs/training.md).
 FULL_STEPS = 500
 FAST_STEPS = 400
 # Each variant's loss when the command line does not say: the zoo's recipes (export/zoo.py).
