@@ -208,7 +208,7 @@ def stylize_video(
     source, target = check_paths(source, target)
     if batch_size is None:
         batch_size = 1 if engine.provider == "CPUExecutionProvider" else 8
-    stylize = _painter(engine, stabilizer, preserve_colors)
+    stylize = painter(engine, stabilizer, preserve_colors)
     with VideoReader(source) as reader:
         writer = VideoWriter(target, reader.info.fps, audio_from=source, encoder=encoder)
         total = reader.info.frame_count or None
@@ -221,7 +221,7 @@ def stylize_video(
     return result
 
 
-def _painter(engine: Engine, stabilizer: Stabilizer | None, preserve_colors: bool
+def painter(engine: Engine, stabilizer: Stabilizer | None, preserve_colors: bool
              ) -> Callable[[np.ndarray], np.ndarray]:
     """One batch's trip through the engine: stylize, keep the colours, then steady against flicker."""
     def stylize(batch: np.ndarray) -> np.ndarray:

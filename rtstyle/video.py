@@ -69,7 +69,7 @@ class VideoReader:
         count = 0
         try:
             for frame in self._container.decode(self._stream):
-                yield _upright(frame.to_ndarray(format="bgr24"), frame.rotation)
+                yield upright(frame.to_ndarray(format="bgr24"), frame.rotation)
                 count += 1
         except av.FFmpegError as exc:
             raise InputError(f"{self.path}: the video is corrupt after frame {count} ({exc.strerror or exc})") from exc
@@ -98,7 +98,7 @@ class VideoReader:
         self.close()
 
 
-def _upright(image: np.ndarray, rotation: float) -> np.ndarray:
+def upright(image: np.ndarray, rotation: float) -> np.ndarray:
     """Apply a display matrix's rotation (degrees counter-clockwise, as PyAV reports it)."""
     quarter_turns = round(rotation / 90) % 4
     return np.ascontiguousarray(np.rot90(image, k=quarter_turns)) if quarter_turns else image
@@ -127,7 +127,7 @@ class VideoWriter:
         self.quality = quality
         self._container: av.container.OutputContainer | None = None
         self._video: av.video.stream.VideoStream | None = None
-        self._audio: _AudioTrack | None = None
+        self._audio: AudioTrack | None = None
         self.size: tuple[int, int] | None = None
         self.frames_written = 0
 
@@ -161,7 +161,7 @@ class VideoWriter:
         self._video.pix_fmt = "yuv420p"
         self._video.codec_context.time_base = 1 / self.fps
         if self._audio_from:
-            self._audio = _AudioTrack.open(self._audio_from, self._container, self.path.suffix.lower())
+            self._audio = AudioTrack.open(self._audio_from, self._container, self.path.suffix.lower())
 
     def close(self) -> None:
         """Flush the encoders, close the file and give it its final name."""
@@ -226,7 +226,7 @@ def pick_encoder(choice: str, size: tuple[int, int], fps: Fraction) -> str:
     raise OutputError(f"the {choice} encoder cannot open here (an NVIDIA GPU and driver are needed for NVENC)")
 
 
-class _AudioTrack:
+class AudioTrack:
     """The audio streams of an input file, muxed into an output up to a given time."""
 
     def __init__(self, source: av.container.InputContainer,
@@ -241,7 +241,7 @@ class _AudioTrack:
                             for inp, out, copy in pairs if not copy}
 
     @classmethod
-    def open(cls, path: Path, output: av.container.OutputContainer, suffix: str) -> _AudioTrack | None:
+    def open(cls, path: Path, output: av.container.OutputContainer, suffix: str) -> AudioTrack | None:
         source = av.open(str(path))
         if not source.streams.audio:
             source.close()

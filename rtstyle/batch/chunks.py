@@ -20,9 +20,9 @@ import numpy as np
 from rtstyle.batch.plan import Chunk, PaintSettings, VideoPlan
 from rtstyle.engine import Engine
 from rtstyle.errors import InputError, OutputError
-from rtstyle.pipeline import _painter, run_threaded
+from rtstyle.pipeline import painter, run_threaded
 from rtstyle.temporal import Stabilizer
-from rtstyle.video import VideoWriter, _AudioTrack, _upright
+from rtstyle.video import AudioTrack, VideoWriter, upright
 
 _FORMATS = {".mkv": "matroska", ".mov": "mov"}  # as VideoWriter: anything else is MP4
 
@@ -43,7 +43,7 @@ def paint_chunk(job: ChunkJob, engine: Engine, paint: PaintSettings) -> int:
     the source does not hold the frames the plan expects)."""
     chunk = job.chunk
     stabilizer = Stabilizer(paint.stabilize) if paint.stabilize else None
-    stylize = _painter(engine, stabilizer, paint.preserve_colors)
+    stylize = painter(engine, stabilizer, paint.preserve_colors)
     batch_size = paint.batch_size or (1 if engine.provider == "CPUExecutionProvider" else 8)
     warming = chunk.start - chunk.warm
     with VideoWriter(job.target, job.fps, encoder=job.encoder) as writer:
@@ -81,7 +81,7 @@ def chunk_frames(source: Path, chunk: Chunk) -> Iterator[np.ndarray]:
                     if first and frame.pts != chunk.warm_pts:
                         raise InputError(f"{source}: frame {chunk.warm} cannot be decoded from its keyframe")
                     first = False
-                yield _upright(frame.to_ndarray(format="bgr24"), frame.rotation)
+                yield upright(frame.to_ndarray(format="bgr24"), frame.rotation)
         except av.FFmpegError as exc:
             raise InputError(f"{source}: the video is corrupt near frame {chunk.start} "
                              f"({exc.strerror or exc})") from exc
@@ -98,7 +98,7 @@ def join_chunks(plan: VideoPlan, parts: Sequence[Path]) -> None:
                 template = first.streams.video[0]
                 extradata = template.codec_context.extradata
                 video = out.add_stream_from_template(template)
-            audio = _AudioTrack.open(plan.job.source, out, target.suffix.lower())
+            audio = AudioTrack.open(plan.job.source, out, target.suffix.lower())
             delay = max(_decode_delay(part, plan.fps) for part in parts)
             try:
                 for chunk, part in zip(plan.chunks, parts, strict=True):
@@ -118,7 +118,7 @@ def join_chunks(plan: VideoPlan, parts: Sequence[Path]) -> None:
 
 
 def _remux(part: Path, offset: int, fps: Fraction, delay: int, video: av.video.stream.VideoStream,
-           out: av.container.OutputContainer, audio: _AudioTrack | None, extradata: bytes | None) -> None:
+           out: av.container.OutputContainer, audio: AudioTrack | None, extradata: bytes | None) -> None:
     """Mux ``part``'s packets as frames ``offset`` on, with the audio that plays up to each.
 
     The decode timestamps are counted afresh, ``delay`` frames before the presentation ones: x264
