@@ -161,7 +161,7 @@ def _free_name(wanted: str) -> str:
     from rtstyle.models import installed_styles
 
     base = re.sub(r"[^a-z0-9]+", "_", wanted.lower()).strip("_") or "my_style"
-    taken = {s.base for s in installed_styles()} | {s.name for s in installed_styles()}
+    taken = {name for s in installed_styles() for name in (s.base, s.name)}
     return next(n for n in (base, *(f"{base}_{i}" for i in range(2, 1000))) if n not in taken)
 
 
