@@ -25,7 +25,7 @@ from rtstyle.synthetic import scene  # noqa: E402
 from tests.test_live_browser import CHROMEDRIVER, CHROMIUM, health, serving, write_y4m  # noqa: E402
 
 READ = """const v = document.querySelector('[data-testid=live-output]');
-return [Number(v.dataset.fps || 0), Number(v.dataset.latencyMs || 0), Number(v.dataset.frames || 0),
+return [Number(v.dataset.fps || 0), Number(v.dataset.latencyMs || 0), Number(v.dataset.inferMs || 0),
         document.getElementById('live-error').textContent];"""
 
 
@@ -40,7 +40,7 @@ def moving_camera(path: Path, size: tuple[int, int], seconds: int = 4) -> Path:
     return path
 
 
-def run(tabs: int, seconds: int, camera: Path, url: str) -> list[list[tuple[float, float, float]]]:
+def run(tabs: int, seconds: int, camera: Path, url: str) -> list[list[tuple[float, float, float, float]]]:
     from selenium import webdriver
     from selenium.webdriver.common.by import By
 
@@ -60,16 +60,16 @@ def run(tabs: int, seconds: int, camera: Path, url: str) -> list[list[tuple[floa
             time.sleep(1.5)
             driver.find_element(By.CSS_SELECTOR, "[data-testid=live-start]").click()
             handles.append(driver.current_window_handle)
-        samples: list[list[tuple[float, float, float]]] = [[] for _ in handles]
+        samples: list[list[tuple[float, float, float, float]]] = [[] for _ in handles]
         began = time.monotonic()
         while time.monotonic() - began < seconds:
             time.sleep(1.0)
             for i, handle in enumerate(handles):
                 driver.switch_to.window(handle)
-                fps, latency, frames, error = driver.execute_script(READ)
+                fps, latency, infer, error = driver.execute_script(READ)
                 if error:
                     raise SystemExit(f"tab {i + 1}: {error}")
-                samples[i].append((time.monotonic() - began, fps, latency))
+                samples[i].append((time.monotonic() - began, fps, latency, infer))
         print(f"live sessions on the server: {health(url)['live_sessions']}", file=sys.stderr)
         return samples
     finally:
@@ -84,15 +84,17 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         camera = moving_camera(Path(tmp) / "camera.y4m", args.size)
-        print("| tabs | displayed fps (mean per tab, 5 s → end) | latency ms after 5 s | latency ms at the end |")
-        print("|---|---|---|---|")
+        print("| tabs | displayed fps (mean per tab, 5 s → end) | latency ms after 5 s | latency ms at the end "
+              "| server inference ms (mean) |")
+        print("|---|---|---|---|---|")
         for tabs in args.tabs:
             with serving(Path(tmp) / f"data{tabs}", threads=0) as url:
                 samples = run(tabs, args.seconds, camera, url)
             fps = " / ".join(f"{statistics.mean(s[1] for s in tab if s[0] >= 5):.1f}" for tab in samples)
             early = " / ".join(f"{next(s[2] for s in tab if s[0] >= 5):.0f}" for tab in samples)
             late = " / ".join(f"{statistics.mean(s[2] for s in tab[-5:]):.0f}" for tab in samples)
-            print(f"| {tabs} | {fps} | {early} | {late} |", flush=True)
+            infer = " / ".join(f"{statistics.mean(s[3] for s in tab if s[0] >= 5):.0f}" for tab in samples)
+            print(f"| {tabs} | {fps} | {early} | {late} | {infer} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,19 @@ def test_feeds_take_turns_and_a_video_batch_is_not_starved() -> None:
     assert waited <= LIVE_TURNS + 1, f"the video batch waited for {waited} live frames"
 
 
+def test_frames_cross_the_codec_boundary_in_their_own_colours() -> None:
+    picture = scene(3, *SIZE)
+    picture[:40, :40] = (255, 0, 0)  # blue in BGR
+    frame = live_route.to_yuv(picture)
+    assert frame.format.name == "yuv420p"  # what the VP8 encoder takes without converting again
+    back = live_route.to_bgr(frame)
+    assert back.shape == picture.shape
+    assert np.abs(back.astype(np.int16) - picture).mean() < 4
+    assert tuple(back[20, 20]) == pytest.approx((255, 0, 0), abs=8)
+    odd = live_route.to_bgr(live_route.to_yuv(picture[:-1, :-1]))  # odd sides take PyAV's own conversion
+    assert odd.shape == (SIZE[1] - 1, SIZE[0] - 1, 3)
+
+
 # --- WebRTC through the studio -----------------------------------------------------------------------
 
 

@@ -22,6 +22,8 @@ import logging
 import time
 from fractions import Fraction
 
+import cv2
+import numpy as np
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
@@ -105,7 +107,7 @@ class Session:
         try:
             while True:
                 frame = await asyncio.wait_for(track.recv(), STALL_SECONDS)
-                image = frame.to_ndarray(format="bgr24")
+                image = to_bgr(frame)
                 self.studio.worker.live(self.feed, Captured(image, index, time.monotonic()))
                 index += 1
         except (MediaStreamError, TimeoutError):
@@ -171,7 +173,7 @@ class Session:
             got = self.feed.results.newer(than, timeout=0)
             if got is not None:
                 number, shown = got
-                frame = VideoFrame.from_ndarray(shown.image, format="bgr24")
+                frame = to_yuv(shown.image)
                 return number, frame, shown.infer_ms, (time.monotonic() - shown.captured_at) * 1000
             await self.painted.wait()
         await self.close()
@@ -194,6 +196,26 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.reader
         await self.pc.close()
+
+
+# Colour conversion by OpenCV rather than PyAV: each decoded frame is a new VideoFrame whose
+# reformat starts and stops a pool of swscale threads (1.4 ms a frame on the event loop, more on a
+# busy CPU, 30 times a second), and aiortc's VP8 encoder reformats BGR the same way.
+
+
+def to_bgr(frame: VideoFrame) -> np.ndarray:
+    """A decoded camera frame as uint8 BGR H×W×3."""
+    if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
+        return frame.to_ndarray(format="bgr24")
+    return cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2BGR_I420)
+
+
+def to_yuv(image: np.ndarray) -> VideoFrame:
+    """A painted uint8 BGR picture as the yuv420p frame the encoder takes as it is."""
+    h, w = image.shape[:2]
+    if h % 2 or w % 2:  # I420 halves both sides; PyAV copes with odd ones
+        return VideoFrame.from_ndarray(image, format="bgr24")
+    return VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
 
 
 class PaintedTrack(MediaStreamTrack):
