@@ -49,7 +49,7 @@ def load_checkpoint(path: str | Path) -> TransformerNet:
 
 
 # Written by export_onnx from the network itself; everything else in an exported model is carried over.
-_DERIVED = {"variant", "channels", "n_residual", "precision", "pad_multiple"}
+_DERIVED = {"variant", "channels", "n_residual", "version", "precision", "pad_multiple"}
 
 
 def load_exported(path: str | Path) -> tuple[nn.Module, dict[str, str], str]:
@@ -59,7 +59,8 @@ def load_exported(path: str | Path) -> tuple[nn.Module, dict[str, str], str]:
     if not {"variant", "channels", "n_residual"} <= props.keys():
         raise ModelError(f"{path}: not an rtstyle network (no variant, channels and n_residual metadata), "
                          "so it cannot be read back into PyTorch")
-    net = network_for(props["variant"], tuple(json.loads(props["channels"])), int(props["n_residual"]))
+    net = network_for(props["variant"], tuple(json.loads(props["channels"])), int(props["n_residual"]),
+                      int(props.get("version", "1")))
     state = {t.name.removeprefix("net."): torch.from_numpy(numpy_helper.to_array(t).astype("float32"))
              for t in model.graph.initializer if t.name.startswith("net.")}
     net.load_state_dict(state)
@@ -81,7 +82,8 @@ def read_network(source: str | Path) -> nn.Module:
     if not config:
         return load_checkpoint(text)
     channels = tuple(config["channels"]) if config.get("channels") else None
-    net = network_for(config.get("variant", "full"), channels, config.get("n_residual"))  # type: ignore[arg-type]
+    net = network_for(config.get("variant", "full"), channels, config.get("n_residual"),  # type: ignore[arg-type]
+                      int(config.get("version") or 1))
     net.load_state_dict(state["net"])
     return net.eval()
 

@@ -43,3 +43,36 @@ def feature_distance(features: tuple[torch.Tensor, ...], targets: tuple[torch.Te
 def content_distance(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared difference of activations."""
     return ((features - target) ** 2).mean()
+
+
+def small_motion(n: int, generator: torch.Generator, *, shift: float, degrees: float, zoom: float,
+                 size: tuple[int, int]) -> torch.Tensor:
+    """N random camera motions between two frames, as ``affine_grid`` matrices (N×2×3): a shift of up
+    to ``shift`` pixels, a turn of up to ``degrees`` and a zoom of up to ``zoom`` (a fraction)."""
+    h, w = size
+    u = torch.rand(n, 4, generator=generator) * 2 - 1
+    angle = u[:, 0] * degrees * torch.pi / 180
+    scale = 1 + u[:, 1] * zoom
+    cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = cos, -sin * h / w, sin * w / h, cos
+    theta[:, 0, 2], theta[:, 1, 2] = u[:, 2] * shift * 2 / w, u[:, 3] * shift * 2 / h  # grid units: 2 per side
+    return theta
+
+
+def warp(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """``images`` (N×C×H×W) moved by ``theta`` (bilinear; zeros where the motion uncovers the border)."""
+    grid = torch.nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def temporal_distance(moved_output: torch.Tensor, output: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """How far the output of a moved frame is from the output moved the same way (pixels 0–1, mean
+    square over the pixels the motion keeps): zero for a network whose output follows its input.
+
+    The stability term of Gupta et al. 2017 and ReCoNet (Gao et al. 2018), with the second frame made
+    by moving the first instead of by optical flow between real frames.
+    """
+    inside = warp(torch.ones_like(output[:, :1]), theta) > 0.999
+    diff = (moved_output - warp(output, theta)) / 255.0
+    return (diff**2 * inside).sum() / (inside.sum() * output.shape[1]).clamp_min(1)

@@ -19,7 +19,7 @@ import onnx
 import torch
 from torch import nn
 
-from export.transformer_net import FramesModel, variant_of
+from export.transformer_net import FramesModel, variant_of, version_of
 from rtstyle.precision import to_fp16
 
 OPSET = 17
@@ -40,7 +40,8 @@ def export_onnx(
     if precision == "fp16":
         model = to_fp16(model)
     props = {"variant": variant_of(net), "channels": json.dumps(list(net.channels)),
-             "n_residual": str(net.n_residual), "precision": precision, "pad_multiple": "4",
+             "n_residual": str(net.n_residual), "version": str(version_of(net)), "precision": precision,
+             "pad_multiple": "4",
              **{k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}}
     onnx.helper.set_model_props(model, props)
     onnx.checker.check_model(model)
@@ -61,5 +62,9 @@ def _trace(net: nn.Module) -> onnx.ModelProto:
             FramesModel(net).eval(), (frames,), stream, input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: dims, OUTPUT_NAME: dims},
             opset_version=OPSET, dynamo=False,
+            # A v2 network computes its exported weights from its parameters (FastTransformerNetV2.frames):
+            # left unfolded, the parameters stay in the file under their own names, so the network can
+            # be read back (export.convert); onnxruntime folds them when it loads the graph.
+            do_constant_folding=version_of(net) == 1,
         )
     return onnx.load_from_string(stream.getvalue())

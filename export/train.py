@@ -23,9 +23,18 @@ from tqdm import tqdm
 
 from export.convert import read_network
 from export.data import MIN_DISTINCT, CropSampler, load_content, load_rgb, resized, split_holdout, to_tensor
-from export.losses import content_distance, feature_distance, gram_matrix, style_distance, total_variation
+from export.losses import (
+    content_distance,
+    feature_distance,
+    gram_matrix,
+    small_motion,
+    style_distance,
+    temporal_distance,
+    total_variation,
+    warp,
+)
 from export.onnx_export import export_onnx
-from export.transformer_net import load_deepening, network_for, variant_of
+from export.transformer_net import load_deepening, network_for, upgrade, variant_of, version_of
 from export.vgg import VGGFeatures
 from rtstyle.errors import InputError
 
@@ -55,6 +64,14 @@ class TrainConfig:
     init_from: str | None = None  # a network to start from: style name, .onnx or checkpoint.pt (export.convert)
     teacher: str | None = None  # a trained network to distil from, named the same ways
     distill_weight: float = 0.0
+    # Stability (export.losses.temporal_distance): the output of a slightly moved, slightly noisy
+    # copy of each crop must be the output moved the same way. Motions up to these sizes.
+    temporal_weight: float = 0.0
+    motion_shift: float = 2.0  # pixels
+    motion_degrees: float = 1.0
+    motion_zoom: float = 0.02
+    motion_noise: float = 2.0  # standard deviation of the noise added to the moved copy, in 0–255 levels
+    version: int = 1  # of the network (fast: 2 is export.transformer_net.FastTransformerNetV2)
     holdout_every: int = 50
     frames_per_video: int = 200
     min_content: int = MIN_DISTINCT
@@ -72,10 +89,11 @@ class Losses:
     style: float
     tv: float
     distill: float = 0.0
+    temporal: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.content + self.style + self.tv + self.distill
+        return self.content + self.style + self.tv + self.distill + self.temporal
 
 
 class Trainer:
@@ -93,8 +111,10 @@ class Trainer:
         if start is not None and variant_of(start) != config.variant:
             raise InputError(f"--init-from {config.init_from} is a {variant_of(start)} network, not a "
                              f"{config.variant} one")
+        if start is not None and config.version == 2 and version_of(start) == 1:
+            start = upgrade(start)  # type: ignore[arg-type]
         self.net = network_for(config.variant, config.channels or getattr(start, "channels", None),
-                               config.n_residual or getattr(start, "n_residual", None))
+                               config.n_residual or getattr(start, "n_residual", None), config.version)
         if start is not None:
             load_deepening(self.net, start.state_dict())
         self.teacher = read_network(config.teacher).requires_grad_(False) if config.teacher else None
@@ -114,7 +134,7 @@ class Trainer:
         c = self.config
         out = self.net(photos)
         zero = out.new_zeros(())
-        content = style = tv = distill = zero
+        content = style = tv = distill = temporal = zero
         distilling = self.teacher is not None and c.distill_weight
         if c.content_weight or c.style_weight or distilling:
             f_out = self.vgg(out)
@@ -129,7 +149,19 @@ class Trainer:
             with torch.no_grad():
                 f_teacher = self.vgg(self.teacher(photos).clamp(0, 255))
             distill = c.distill_weight * feature_distance(_style_layers(f_out), _style_layers(f_teacher))
-        return content + style + tv + distill, Losses(content.item(), style.item(), tv.item(), distill.item())
+        if c.temporal_weight:
+            temporal = c.temporal_weight * self._temporal(photos, out)
+        return (content + style + tv + distill + temporal,
+                Losses(content.item(), style.item(), tv.item(), distill.item(), temporal.item()))
+
+    def _temporal(self, photos: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        generator = torch.Generator().manual_seed(c.seed * 1_000_003 + self.step)  # a resumed run moves alike
+        theta = small_motion(len(photos), generator, shift=c.motion_shift, degrees=c.motion_degrees,
+                             zoom=c.motion_zoom, size=tuple(photos.shape[2:]))  # type: ignore[arg-type]
+        noise = torch.randn(photos.shape, generator=generator) * c.motion_noise
+        moved = (warp(photos, theta) + noise).clamp(0, 255)
+        return temporal_distance(self.net(moved), out, theta)
 
     def train_step(self) -> Losses:
         self.net.train()
@@ -215,7 +247,8 @@ def train(config: TrainConfig, *, resume: bool = False, quiet: bool = False, vgg
             parts = trainer.train_step()
             bar.update(1)
             bar.set_postfix(content=f"{parts.content:.3g}", style=f"{parts.style:.3g}",
-                            distill=f"{parts.distill:.3g}")
+                            distill=f"{parts.distill:.3g}", **({"temporal": f"{parts.temporal:.3g}"}
+                                                               if config.temporal_weight else {}))
             if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
                 trainer.save()
             if trainer.step % config.sample_every == 0 or trainer.step == config.steps:

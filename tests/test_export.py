@@ -137,3 +137,67 @@ def test_convert_refuses_an_onnx_that_is_not_an_rtstyle_model(tmp_path: Path) ->
     with pytest.raises(ModelError, match="not an rtstyle network"):
         convert_main([str(path), str(tmp_path / "out.onnx")])
     assert not (tmp_path / "out.onnx").exists()
+
+
+def _v2(seed: int = 3) -> torch.nn.Module:
+    from export.transformer_net import FastTransformerNetV2
+
+    torch.manual_seed(seed)
+    net = FastTransformerNetV2().eval()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.InstanceNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+        net.conv_out.bias.fill_(0.5)  # mid-grey: few pixels land on the clamp
+    return net
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_fast_v2_graph_paints_what_pytorch_paints_and_reads_back(tmp_path: Path, precision: str) -> None:
+    from export.convert import load_exported
+    from export.transformer_net import FastTransformerNetV2
+
+    net = _v2()
+    path = export_onnx(net, tmp_path / "v2.onnx", precision=precision, metadata={"style": "v2"})
+    back, meta, _ = load_exported(path)
+    assert isinstance(back, FastTransformerNetV2) and meta["style"] == "v2"
+    tolerance = 0 if precision == "fp32" else 1e-2
+    for (name, a), b in zip(net.state_dict().items(), back.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=tolerance, rtol=tolerance), name
+    frames = _photo_batch()
+    with torch.no_grad():  # the weights as stored (fp16 rounds them)
+        want = back(torch.from_numpy(frames[..., ::-1].copy()).permute(0, 3, 1, 2).float())
+    want = want.clamp(0, 255).round().permute(0, 2, 3, 1).numpy()[..., ::-1]
+    got = _run(path, "fp32", frames)
+    diff = np.abs(got.astype(np.float64) - want)
+    assert diff.max() <= 1 and diff.mean() < 0.01, (diff.max(), diff.mean())  # colour order, scale and rounding
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert "Pad" not in ops and ops.count("SpaceToDepth") == 1 and ops.count("ConvTranspose") == 1
+    assert _graph_ends_on_bytes(path)
+
+
+def test_space_to_depth_has_the_gradient_of_its_reshape() -> None:
+    from export.transformer_net import SpaceToDepth
+
+    x = torch.randn(1, 2, 4, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(SpaceToDepth.apply, (x,))
+    blocks = SpaceToDepth.apply(torch.arange(16.0).reshape(1, 1, 4, 4))
+    assert blocks[0, :, 0, 0].tolist() == [0.0, 1.0, 4.0, 5.0]  # ONNX's order: row, column, channel
+
+
+def test_upgrade_carries_every_v1_layer_over() -> None:
+    from export.transformer_net import FastTransformerNet, SpaceToDepth, upgrade
+
+    torch.manual_seed(2)
+    v1 = FastTransformerNet().eval()
+    with torch.no_grad():
+        v1.up1.bias.copy_(torch.randn(v1.up1.bias.shape[0] // 4).repeat_interleave(4))  # one bias per channel
+    v2 = upgrade(v1).eval()
+    x = torch.rand(1, 3, 32, 48) * 255
+    with torch.no_grad():
+        first = v1.conv1.conv2d(v1.conv1.reflection_pad(v1.down(x / 255)))
+        assert torch.allclose(v2.conv1(SpaceToDepth.apply(x / 255))[..., 1:-1, 1:-1], first[..., 1:-1, 1:-1], atol=1e-5)
+        y = torch.randn(1, 64, 8, 12)
+        assert torch.allclose(v2.up1(y), v1.shuffle(v1.up1(y)), atol=1e-5)
+        assert torch.equal(v2.res[0].pw1.weight, v1.res[0].pw1.weight)
