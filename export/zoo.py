@@ -77,12 +77,19 @@ FAST_DISTILL_WEIGHT = 2e5
 # 1.22x to 1.17x the full network's for content 1.03x -> 1.06x (300 steps, 8 held-out photos).
 FAST_STYLE_WEIGHT = 2e10
 FAST_CONTENT_WEIGHT = 5e4
+# The second fast networks (FastTransformerNetV2) are the first ones fine-tuned, 200 steps, with the
+# stability term (export.losses.temporal_distance). At 4e7 it starts at about the content term's size;
+# udnie's pilot (v2 graph with block norms, 200 steps): warping error on the real clips 0.36x and 0.55x
+# of v1's, Gram distance to the full network +2.9% (docs/training.md).
+FAST_TEMPORAL_WEIGHT = 4e7
 
 
 def recipe(args: argparse.Namespace, index: int, painting: tuple[str, ...]) -> TrainConfig:
     """The training configuration of one shipped style."""
     name, file, title, artist, year = painting
     data, runs = Path(args.data), Path(args.runs)
+    if args.variant == "fast2":
+        return _fast2(args, painting)
     fast = args.variant == "fast"
     suffix = "_fast" if fast else ""
     first_run = runs / f"{PAINTINGS[0][0]}{suffix}" / "checkpoint.pt"
@@ -101,6 +108,23 @@ def recipe(args: argparse.Namespace, index: int, painting: tuple[str, ...]) -> T
     )
 
 
+def _fast2(args: argparse.Namespace, painting: tuple[str, ...]) -> TrainConfig:
+    """The second fast network of a painting: its installed fast network (v1 or v2) fine-tuned as a v2
+    with the stability term, still distilled from its full network."""
+    name, file, title, artist, year = painting
+    data = Path(args.data)
+    return TrainConfig(
+        style=str(data / "data" / "styles" / file), content=(str(data / "data" / "content"),),
+        vgg_weights=str(data / "weights" / "vgg16-imagenet-features.pth"), name=f"{name}_fast",
+        run_dir=str(Path(args.runs) / f"{name}_fast2"), export_dir=args.models, threads=args.threads,
+        steps=args.steps, init_from=f"{name}_fast", teacher=name, variant="fast", version=2, lr=1e-3,
+        distill_weight=FAST_DISTILL_WEIGHT, style_weight=FAST_STYLE_WEIGHT, content_weight=FAST_CONTENT_WEIGHT,
+        temporal_weight=FAST_TEMPORAL_WEIGHT, checkpoint_every=25, sample_every=100,
+        metadata=(("painting", title), ("artist", artist), ("year", year), ("base_style", name),
+                  ("license", "public domain (painting); model weights: same license as rtstyle")),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m export.zoo", description=__doc__)
     p.add_argument("--data", default="../shared", help="folder with data/ and weights/")
@@ -110,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=800, help="steps for each later style")
     p.add_argument("--only", nargs="*", help="train only these style names")
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--variant", choices=("full", "fast"), default="full",
-                   help="fast: distil the CPU network from each trained full one (train those first)")
+    p.add_argument("--variant", choices=("full", "fast", "fast2"), default="full",
+                   help="fast: distil the CPU network from each trained full one (train those first); fast2: "
+                        "fine-tune the installed fast networks into the second version (use --steps 200)")
     p.add_argument("--cards", action="store_true", help="only rewrite models/README.md from the models")
     args = p.parse_args(argv)
     if args.cards:
