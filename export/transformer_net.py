@@ -109,14 +109,14 @@ class SeparableResidualBlock(nn.Module):
     """Residual block of two depthwise-separable 3×3 convolutions (MobileNet-style): ~8× fewer
     multiply-adds than a full 3×3 convolution at the same width."""
 
-    def __init__(self, channels: int, padding_mode: str = "reflect", norm: bool = True):
+    def __init__(self, channels: int, padding_mode: str = "reflect"):
         super().__init__()
         self.dw1 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode=padding_mode, groups=channels)
         self.pw1 = nn.Conv2d(channels, channels, 1)
-        self.in1 = nn.InstanceNorm2d(channels, affine=True) if norm else nn.Identity()
+        self.in1 = nn.InstanceNorm2d(channels, affine=True)
         self.dw2 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode=padding_mode, groups=channels)
         self.pw2 = nn.Conv2d(channels, channels, 1)
-        self.in2 = nn.InstanceNorm2d(channels, affine=True) if norm else nn.Identity()
+        self.in2 = nn.InstanceNorm2d(channels, affine=True)
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -183,9 +183,6 @@ class FastTransformerNetV2(nn.Module):
     without memory-bound detours (onnxruntime on a CPU spent half of v1's time outside convolutions).
 
     * zero padding inside the convolutions instead of nine reflection Pad nodes;
-    * no instance norm inside the residual blocks (their input is normalised already, by ``in3``):
-      each one cut the convolutions' blocked layout in two (ReorderInput/ReorderOutput), and without
-      them a block is four convolutions with the ReLU and the sum fused in;
     * in: one SpaceToDepth node on the frames' bytes-turned-floats;
     * middle: a 2×2 stride-2 transposed convolution instead of a 1×1 convolution and a pixel
       shuffle of 96 channels (the same map up to a per-phase bias, in a quarter of the time);
@@ -198,8 +195,7 @@ class FastTransformerNetV2(nn.Module):
 
     version = 2
 
-    def __init__(self, channels: tuple[int, int, int] = (24, 48, 64), n_residual: int = 3, *,
-                 block_norms: bool = False):
+    def __init__(self, channels: tuple[int, int, int] = (24, 48, 64), n_residual: int = 3):
         super().__init__()
         c1, c2, c3 = channels
         self.channels = channels
@@ -210,8 +206,7 @@ class FastTransformerNetV2(nn.Module):
         self.in2 = nn.InstanceNorm2d(c2, affine=True)
         self.conv3 = nn.Conv2d(c2, c3, 1)
         self.in3 = nn.InstanceNorm2d(c3, affine=True)
-        self.res = nn.Sequential(*(SeparableResidualBlock(c3, padding_mode="zeros", norm=block_norms)
-                                   for _ in range(n_residual)))
+        self.res = nn.Sequential(*(SeparableResidualBlock(c3, padding_mode="zeros") for _ in range(n_residual)))
         self.up1 = nn.ConvTranspose2d(c3, c1, 2, stride=2)
         self.in4 = nn.InstanceNorm2d(c1, affine=True)
         self.conv_out = nn.Conv2d(c1, 12, 3, padding=1)  # then pixel shuffle: 3 channels at full size
@@ -242,13 +237,11 @@ class FastTransformerNetV2(nn.Module):
         return nn.functional.pixel_shuffle(y, 2).permute(0, 2, 3, 1)
 
 
-def upgrade(net: FastTransformerNet, photos: torch.Tensor) -> FastTransformerNetV2:
+def upgrade(net: FastTransformerNet) -> FastTransformerNetV2:
     """A v2 network that starts from a trained v1 one: every weight carried over (conv1's inputs in
     SpaceToDepth's order, up1's 1×1 convolution + shuffle as the transposed convolution it is, its
-    four per-phase biases averaged), the residual blocks' instance norms folded into their
-    convolutions with the statistics of ``photos`` (RGB 0–255, N×3×H×W). Borders and pictures
-    unlike ``photos`` differ until it is trained a little."""
-    v2 = FastTransformerNetV2(net.channels, net.n_residual, block_norms=True)
+    four per-phase biases averaged). Borders differ (zero padding) until it is trained a little."""
+    v2 = FastTransformerNetV2(net.channels, net.n_residual)
     state = dict(net.state_dict())
     o, _, k, _ = state["conv1.conv2d.weight"].shape
     state["conv1.weight"] = state.pop("conv1.conv2d.weight").reshape(o, 3, 4, k, k).transpose(1, 2).reshape(o, 12, k, k)
@@ -261,35 +254,7 @@ def upgrade(net: FastTransformerNet, photos: torch.Tensor) -> FastTransformerNet
     state["up1.weight"] = up.reshape(c4 // 4, 2, 2, c3).permute(3, 0, 1, 2).contiguous()
     state["up1.bias"] = bias.reshape(c4 // 4, 4).mean(1)
     v2.load_state_dict(state)
-    return fold_block_norms(v2.eval(), photos)
-
-
-def fold_block_norms(net: FastTransformerNetV2, photos: torch.Tensor) -> FastTransformerNetV2:
-    """``net`` (built with ``block_norms=True``) without the residual blocks' instance norms: each
-    becomes a fixed scale and shift of its convolution, from the mean and variance its input has
-    over ``photos`` (exact for one photo, as instance norm computes them per picture)."""
-    seen: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def record(norm: nn.Module, inputs: tuple[torch.Tensor, ...], _: torch.Tensor) -> None:
-        x = inputs[0]
-        seen[norm] = x.mean(dim=(0, 2, 3)), x.var(dim=(2, 3), unbiased=False).mean(0)
-
-    norms = [norm for block in net.res for norm in (block.in1, block.in2)]
-    hooks = [norm.register_forward_hook(record) for norm in norms]
-    with torch.no_grad():
-        net.eval()(photos)
-    for hook in hooks:
-        hook.remove()
-    folded = FastTransformerNetV2(net.channels, net.n_residual)
-    state = {k: v for k, v in net.state_dict().items() if not k.startswith("res.") or ".in" not in k}
-    for i, block in enumerate(net.res):
-        for conv, norm in (("pw1", block.in1), ("pw2", block.in2)):
-            mean, var = seen[norm]
-            scale = norm.weight / torch.sqrt(var + norm.eps)
-            state[f"res.{i}.{conv}.weight"] = state[f"res.{i}.{conv}.weight"] * scale[:, None, None, None]
-            state[f"res.{i}.{conv}.bias"] = (state[f"res.{i}.{conv}.bias"] - mean) * scale + norm.bias
-    folded.load_state_dict({k: v.detach() for k, v in state.items()})
-    return folded
+    return v2
 
 
 def load_deepening(net: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:

@@ -79,8 +79,8 @@ FAST_STYLE_WEIGHT = 2e10
 FAST_CONTENT_WEIGHT = 5e4
 # The second fast networks (FastTransformerNetV2) are the first ones fine-tuned, 200 steps, with the
 # stability term (export.losses.temporal_distance). At 4e7 it starts at about the content term's size;
-# udnie's pilot (v2 graph with block norms, 200 steps): warping error on the real clips 0.36x and 0.55x
-# of v1's, Gram distance to the full network +2.9% (docs/training.md).
+# udnie's pilot (200 steps): warping error on the real clips 0.36x and 0.55x of v1's, Gram distance to
+# the full network +2.9% (docs/training.md).
 FAST_TEMPORAL_WEIGHT = 4e7
 
 
