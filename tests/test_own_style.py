@@ -67,7 +67,7 @@ def user_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_shipped_network_read_back_into_pytorch_exports_the_same_pixels(style: str, tmp_path: Path) -> None:
     shipped = StyleInfo.from_file(SHIPPED / f"{style}.onnx")
     net = read_network(style)
-    assert (type(net).__name__ == "FastTransformerNet") == style.endswith("_fast")
+    assert type(net).__name__.startswith("FastTransformerNet") == style.endswith("_fast")
     again = export_onnx(net, tmp_path / f"{style}.onnx", precision="fp16")
     frames = np.stack([scene(i, 96, 64) for i in (0, 40)])
     engines = [Engine([info], EngineConfig(device="cpu")) for info in (shipped, StyleInfo.from_file(again))]
