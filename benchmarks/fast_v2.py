@@ -42,12 +42,16 @@ def alternate(runs: dict[str, Callable[[], object]], repeat: int, block: int = 4
 
 
 def v2_file(style: str, folder: Path) -> Path:
+    import numpy as np
+    import torch
+
     from export.convert import read_network
     from export.onnx_export import export_onnx
     from export.transformer_net import upgrade
 
-    return export_onnx(upgrade(read_network(f"{style}_fast")), folder / f"{style}_fast_v2.onnx", precision="fp16",
-                       metadata={"style": f"{style}_fast_v2"})
+    photos = torch.from_numpy(np.stack([scene(i, 128, 128)[..., ::-1] for i in range(0, 80, 10)]).copy())
+    net = upgrade(read_network(f"{style}_fast"), photos.permute(0, 3, 1, 2).float())  # type: ignore[arg-type]
+    return export_onnx(net, folder / f"{style}_fast_v2.onnx", precision="fp16", metadata={"style": f"{style}_fast_v2"})
 
 
 def main() -> None:

@@ -112,7 +112,7 @@ class Trainer:
             raise InputError(f"--init-from {config.init_from} is a {variant_of(start)} network, not a "
                              f"{config.variant} one")
         if start is not None and config.version == 2 and version_of(start) == 1:
-            start = upgrade(start)  # type: ignore[arg-type]
+            start = upgrade(start, self.sampler.batch(0, 16))  # type: ignore[arg-type]
         self.net = network_for(config.variant, config.channels or getattr(start, "channels", None),
                                config.n_residual or getattr(start, "n_residual", None), config.version)
         if start is not None:

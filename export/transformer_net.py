@@ -109,11 +109,11 @@ class SeparableResidualBlock(nn.Module):
     """Residual block of two depthwise-separable 3×3 convolutions (MobileNet-style): ~8× fewer
     multiply-adds than a full 3×3 convolution at the same width."""
 
-    def __init__(self, channels: int, padding_mode: str = "reflect"):
+    def __init__(self, channels: int, padding_mode: str = "reflect", first_norm: bool = True):
         super().__init__()
         self.dw1 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode=padding_mode, groups=channels)
         self.pw1 = nn.Conv2d(channels, channels, 1)
-        self.in1 = nn.InstanceNorm2d(channels, affine=True)
+        self.in1 = nn.InstanceNorm2d(channels, affine=True) if first_norm else nn.Identity()
         self.dw2 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode=padding_mode, groups=channels)
         self.pw2 = nn.Conv2d(channels, channels, 1)
         self.in2 = nn.InstanceNorm2d(channels, affine=True)
@@ -183,6 +183,8 @@ class FastTransformerNetV2(nn.Module):
     without memory-bound detours (onnxruntime on a CPU spent half of v1's time outside convolutions).
 
     * zero padding inside the convolutions instead of nine reflection Pad nodes;
+    * one instance norm per residual block, at its end: the middle one split the convolutions'
+      blocked layout in two (ReorderOutput/ReorderInput) for 1.22× of the whole graph's time;
     * in: one SpaceToDepth node on the frames' bytes-turned-floats;
     * middle: a 2×2 stride-2 transposed convolution instead of a 1×1 convolution and a pixel
       shuffle of 96 channels (the same map up to a per-phase bias, in a quarter of the time);
@@ -195,7 +197,8 @@ class FastTransformerNetV2(nn.Module):
 
     version = 2
 
-    def __init__(self, channels: tuple[int, int, int] = (24, 48, 64), n_residual: int = 3):
+    def __init__(self, channels: tuple[int, int, int] = (24, 48, 64), n_residual: int = 3, *,
+                 first_norms: bool = False):
         super().__init__()
         c1, c2, c3 = channels
         self.channels = channels
@@ -206,7 +209,8 @@ class FastTransformerNetV2(nn.Module):
         self.in2 = nn.InstanceNorm2d(c2, affine=True)
         self.conv3 = nn.Conv2d(c2, c3, 1)
         self.in3 = nn.InstanceNorm2d(c3, affine=True)
-        self.res = nn.Sequential(*(SeparableResidualBlock(c3, padding_mode="zeros") for _ in range(n_residual)))
+        self.res = nn.Sequential(*(SeparableResidualBlock(c3, padding_mode="zeros", first_norm=first_norms)
+                                   for _ in range(n_residual)))
         self.up1 = nn.ConvTranspose2d(c3, c1, 2, stride=2)
         self.in4 = nn.InstanceNorm2d(c1, affine=True)
         self.conv_out = nn.Conv2d(c1, 12, 3, padding=1)  # then pixel shuffle: 3 channels at full size
@@ -237,11 +241,13 @@ class FastTransformerNetV2(nn.Module):
         return nn.functional.pixel_shuffle(y, 2).permute(0, 2, 3, 1)
 
 
-def upgrade(net: FastTransformerNet) -> FastTransformerNetV2:
+def upgrade(net: FastTransformerNet, photos: torch.Tensor) -> FastTransformerNetV2:
     """A v2 network that starts from a trained v1 one: every weight carried over (conv1's inputs in
     SpaceToDepth's order, up1's 1×1 convolution + shuffle as the transposed convolution it is, its
-    four per-phase biases averaged). Borders differ (zero padding) until it is trained a little."""
-    v2 = FastTransformerNetV2(net.channels, net.n_residual)
+    four per-phase biases averaged), the residual blocks' middle instance norms folded into their
+    convolutions with the statistics of ``photos`` (RGB 0–255, N×3×H×W). Borders and pictures
+    unlike ``photos`` differ until it is trained a little."""
+    v2 = FastTransformerNetV2(net.channels, net.n_residual, first_norms=True)
     state = dict(net.state_dict())
     o, _, k, _ = state["conv1.conv2d.weight"].shape
     state["conv1.weight"] = state.pop("conv1.conv2d.weight").reshape(o, 3, 4, k, k).transpose(1, 2).reshape(o, 12, k, k)
@@ -254,7 +260,35 @@ def upgrade(net: FastTransformerNet) -> FastTransformerNetV2:
     state["up1.weight"] = up.reshape(c4 // 4, 2, 2, c3).permute(3, 0, 1, 2).contiguous()
     state["up1.bias"] = bias.reshape(c4 // 4, 4).mean(1)
     v2.load_state_dict(state)
-    return v2
+    return fold_first_norms(v2.eval(), photos)
+
+
+def fold_first_norms(net: FastTransformerNetV2, photos: torch.Tensor) -> FastTransformerNetV2:
+    """``net`` (built with ``first_norms=True``) without the residual blocks' middle instance norms:
+    each becomes a fixed scale and shift of the convolution before it, from the mean and variance
+    its input has over ``photos`` (exact for one photo: instance norm computes them per picture)."""
+    seen: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def recorder(i: int):  # noqa: ANN202
+        def record(_: nn.Module, inputs: tuple[torch.Tensor, ...], __: torch.Tensor) -> None:
+            x = inputs[0]
+            seen[i] = x.mean(dim=(0, 2, 3)), x.var(dim=(2, 3), unbiased=False).mean(0)
+        return record
+
+    hooks = [block.in1.register_forward_hook(recorder(i)) for i, block in enumerate(net.res)]
+    with torch.no_grad():
+        net.eval()(photos)
+    for hook in hooks:
+        hook.remove()
+    folded = FastTransformerNetV2(net.channels, net.n_residual)
+    state = {k: v.detach() for k, v in net.state_dict().items() if ".in1." not in k or not k.startswith("res.")}
+    for i, block in enumerate(net.res):
+        mean, var = seen[i]
+        scale = block.in1.weight.detach() / torch.sqrt(var + block.in1.eps)
+        state[f"res.{i}.pw1.weight"] = state[f"res.{i}.pw1.weight"] * scale[:, None, None, None]
+        state[f"res.{i}.pw1.bias"] = (state[f"res.{i}.pw1.bias"] - mean) * scale + block.in1.bias.detach()
+    folded.load_state_dict(state)
+    return folded
 
 
 def load_deepening(net: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:

@@ -193,11 +193,30 @@ def test_upgrade_carries_every_v1_layer_over() -> None:
     v1 = FastTransformerNet().eval()
     with torch.no_grad():
         v1.up1.bias.copy_(torch.randn(v1.up1.bias.shape[0] // 4).repeat_interleave(4))  # one bias per channel
-    v2 = upgrade(v1).eval()
     x = torch.rand(1, 3, 32, 48) * 255
+    v2 = upgrade(v1, x).eval()
     with torch.no_grad():
         first = v1.conv1.conv2d(v1.conv1.reflection_pad(v1.down(x / 255)))
         assert torch.allclose(v2.conv1(SpaceToDepth.apply(x / 255))[..., 1:-1, 1:-1], first[..., 1:-1, 1:-1], atol=1e-5)
         y = torch.randn(1, 64, 8, 12)
         assert torch.allclose(v2.up1(y), v1.shuffle(v1.up1(y)), atol=1e-5)
-        assert torch.equal(v2.res[0].pw1.weight, v1.res[0].pw1.weight)
+        assert torch.equal(v2.res[0].pw2.weight, v1.res[0].pw2.weight)
+        assert torch.equal(v2.res[0].in2.weight, v1.res[0].in2.weight)
+
+
+def test_folded_middle_norms_paint_their_photo_exactly() -> None:
+    from export.transformer_net import FastTransformerNetV2, fold_first_norms
+
+    torch.manual_seed(4)
+    normed = FastTransformerNetV2(first_norms=True).eval()
+    with torch.no_grad():
+        for m in normed.modules():
+            if isinstance(m, torch.nn.InstanceNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    photo, other = torch.rand(2, 1, 3, 32, 48) * 255
+    folded = fold_first_norms(normed, photo).eval()
+    assert all(isinstance(block.in1, torch.nn.Identity) for block in folded.res)
+    with torch.no_grad():
+        assert torch.allclose(folded(photo), normed(photo), atol=1e-2)  # instance norm's own statistics
+        assert not torch.allclose(folded(other), normed(other), atol=1e-2)  # another picture's differ
