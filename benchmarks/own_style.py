@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -33,6 +34,8 @@ def main() -> int:
     p.add_argument("--photos", type=int, default=3, help="held-out photos for the quality score")
     p.add_argument("--steps", type=int, default=80, help="L-BFGS steps of the reference optimisation")
     p.add_argument("--sheet", type=Path, default=REPO / "docs" / "contact_sheet_own.jpg")
+    p.add_argument("--train-args", default="",
+                   help='more options for rtstyle train, e.g. "--steps 300 --fast-steps 250"')
     args = p.parse_args()
     models = args.out / "models"
     env = {**os.environ, "RTSTYLE_MODELS": f"{models}{os.pathsep}{REPO / 'models'}"}
@@ -43,7 +46,7 @@ def main() -> int:
                    "--content", str(SHARED / "data" / "content"),
                    "--vgg-weights", str(SHARED / "weights" / "vgg16-imagenet-features.pth"),
                    "--export-dir", str(models), "--run-dir", str(args.out / "runs" / name), "--quiet",
-                   "--meta", f"painting={painting.stem.replace('_', ' ')}"]
+                   "--meta", f"painting={painting.stem.replace('_', ' ')}", *shlex.split(args.train_args)]
         started = time.time()
         subprocess.run(command, check=True, env=env)
         seconds = time.time() - started
