@@ -184,7 +184,7 @@ class FastTransformerNetV2(nn.Module):
 
     * zero padding inside the convolutions instead of nine reflection Pad nodes;
     * one instance norm per residual block, at its end: the middle one split the convolutions'
-      blocked layout in two (ReorderOutput/ReorderInput) for 1.22× of the whole graph's time;
+      blocked layout in two (ReorderOutput/ReorderInput); without it the graph runs 1.22× faster;
     * in: one SpaceToDepth node on the frames' bytes-turned-floats;
     * middle: a 2×2 stride-2 transposed convolution instead of a 1×1 convolution and a pixel
       shuffle of 96 channels (the same map up to a per-phase bias, in a quarter of the time);
@@ -192,7 +192,8 @@ class FastTransformerNetV2(nn.Module):
       the last pixel shuffle and layout change move bytes, not floats (:meth:`frames`).
 
     Trained for temporal stability as well (``TrainConfig.temporal_weight``). Same contract as
-    :class:`TransformerNet`: RGB 0–255 in and out, sides multiples of 4.
+    :class:`TransformerNet`: RGB 0–255 in and out, sides multiples of 4. ``first_norms`` keeps the
+    middle norms, only to read a v1 network in (:func:`upgrade`). Not shipped yet: docs/training.md.
     """
 
     version = 2
