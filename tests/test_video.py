@@ -456,3 +456,19 @@ def test_real_clip_with_51_audio(tiny_models, tmp_path: Path) -> None:
     assert got["frames"] == 132 and got["fps"] == 25
     assert [(codec, channels) for codec, channels, _ in got["audio"]] == [("aac", 6)]
     assert _first_frame(target).shape == (720, 1280, 3)
+
+
+def test_written_frames_keep_their_colours(tmp_path: Path) -> None:
+    from rtstyle.synthetic import scene
+
+    picture = scene(3, 160, 96)
+    picture[:48, :48] = (255, 0, 0)  # blue in BGR
+    picture[48:, :48] = (0, 0, 255)  # red
+    with VideoWriter(tmp_path / "c.mp4", Fraction(25)) as writer:
+        for _ in range(3):
+            writer.write(picture)
+    with VideoReader(tmp_path / "c.mp4") as reader:
+        back = next(iter(reader))
+    assert tuple(back[24, 24]) == pytest.approx((255, 0, 0), abs=20)
+    assert tuple(back[72, 24]) == pytest.approx((0, 0, 255), abs=20)
+    assert np.abs(back.astype(np.int16) - picture).mean() < 8
