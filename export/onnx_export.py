@@ -67,4 +67,12 @@ def _trace(net: nn.Module) -> onnx.ModelProto:
             # be read back (export.convert); onnxruntime folds them when it loads the graph.
             do_constant_folding=version_of(net) == 1,
         )
-    return onnx.load_from_string(stream.getvalue())
+    model = onnx.load_from_string(stream.getvalue())
+    # v2 ends on reshapes whose sizes are computed, which hides the output's shape from the
+    # exporter: state the contract (the input's N×H×W, 3 channels)
+    output = model.graph.output[0].type.tensor_type.shape
+    output.ClearField("dim")
+    for name in dims.values():
+        output.dim.add().dim_param = name
+    output.dim.add().dim_value = 3
+    return model
