@@ -251,8 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
         if field.name in _GIVEN_ELSEWHERE:
             continue
         value = getattr(defaults, field.name)
-        p.add_argument("--" + field.name.replace("_", "-"), type=type(value), default=value,
-                       help=f"default {value}")
+        flag = "--" + field.name.replace("_", "-")
+        if isinstance(value, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        else:
+            p.add_argument(flag, type=type(value), default=value, help=f"default {value}")
     return p
 
 

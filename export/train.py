@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -58,6 +59,7 @@ class TrainConfig:
     style_weight: float = 1e10
     tv_weight: float = 0.0
     lr: float = 1e-3
+    anneal: bool = False  # the rate falls along half a cosine to zero at the last step (else constant)
     variant: str = "full"
     channels: tuple[int, int, int] | None = None
     n_residual: int | None = None
@@ -166,11 +168,19 @@ class Trainer:
     def train_step(self) -> Losses:
         self.net.train()
         self.optimizer.zero_grad(set_to_none=True)
+        for group in self.optimizer.param_groups:  # set every step: a resumed run's saved rate is stale
+            group["lr"] = self.rate(self.step)
         loss, parts = self.losses(self.sampler.batch(self.step, self.config.batch_size))
         loss.backward()
         self.optimizer.step()
         self.step += 1
         return parts
+
+    def rate(self, step: int) -> float:
+        """The learning rate of ``step``: annealed, the last steps settle instead of jumping about."""
+        if not self.config.anneal:
+            return self.config.lr
+        return self.config.lr * 0.5 * (1.0 + math.cos(math.pi * step / self.config.steps))
 
     def save(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -185,8 +195,6 @@ class Trainer:
         state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
-        for group in self.optimizer.param_groups:  # the saved state carries the old rate: --lr wins
-            group["lr"] = self.config.lr
         self.step = int(state["step"])
 
     def sample_grid(self, path: Path, count: int = 6, size: int = 256) -> None:

@@ -241,7 +241,7 @@ class FastTransformerNetV2(nn.Module):
         n, _, h, w = y.shape
         i = self.conv_out.weight.shape[1]
         weight = self.conv_out.weight.reshape(3, 2, 2, i, k, k).flip(0).permute(1, 2, 0, 3, 4, 5).reshape(12, i, k, k)
-        bias = self.conv_out.bias.reshape(3, 2, 2).flip(0).permute(1, 2, 0).reshape(12) * 255.0 + 0.5  # the cast truncates
+        bias = self.conv_out.bias.reshape(3, 2, 2).flip(0).permute(1, 2, 0).reshape(12) * 255.0 + 0.5  # cast truncates
         y = nn.functional.conv2d(y, weight * 255.0, bias, padding=1).clamp(0.0, 255.0).to(torch.uint8)
         y = y.permute(0, 2, 3, 1).reshape(n * h, w, 2, 6).transpose(1, 2)
         return y.reshape(n, 2 * h, 2 * w, 3)

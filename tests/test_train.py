@@ -65,8 +65,31 @@ def test_resume_takes_the_new_learning_rate(config: TrainConfig, vgg: VGGFeature
     train(replace(config, steps=2, export_dir=None), quiet=True, vgg=vgg)
     resumed = Trainer(replace(config, lr=1e-4), vgg=vgg)
     resumed.load()
-    assert resumed.step == 2
+    resumed.train_step()
+    assert resumed.step == 3
     assert [g["lr"] for g in resumed.optimizer.param_groups] == [1e-4]
+
+
+def test_an_annealed_run_settles_and_resumes_on_its_curve(config: TrainConfig, vgg: VGGFeatures) -> None:
+    config = replace(config, anneal=True, steps=8)
+    torch.manual_seed(0)
+    straight = Trainer(config, vgg=vgg)
+    rates = [straight.rate(step) for step in range(config.steps + 1)]
+    assert rates[0] == config.lr and rates[-1] == 0.0 and rates == sorted(rates, reverse=True)
+    for _ in range(4):
+        straight.train_step()
+    torch.manual_seed(0)
+    stopped = Trainer(replace(config, run_dir=config.run_dir + "_b"), vgg=vgg)
+    for _ in range(2):
+        stopped.train_step()
+    stopped.save()
+    resumed = Trainer(replace(config, run_dir=config.run_dir + "_b"), vgg=vgg)
+    resumed.load()
+    for _ in range(2):
+        resumed.train_step()
+    assert [g["lr"] for g in resumed.optimizer.param_groups] == [rates[3]]
+    for (name, a), b in zip(straight.net.state_dict().items(), resumed.net.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
 
 
 def test_run_folder_and_export_load_in_the_runtime(config: TrainConfig, vgg: VGGFeatures) -> None:
