@@ -26,6 +26,7 @@ from tests.test_live_browser import CHROMEDRIVER, CHROMIUM, health, serving, wri
 
 READ = """const v = document.querySelector('[data-testid=live-output]');
 return [Number(v.dataset.fps || 0), Number(v.dataset.latencyMs || 0), Number(v.dataset.inferMs || 0),
+        (v.dataset.latencyParts || '0/0/0').split('/').map(Number),
         document.getElementById('live-error').textContent];"""
 
 
@@ -40,7 +41,10 @@ def moving_camera(path: Path, size: tuple[int, int], seconds: int = 4) -> Path:
     return path
 
 
-def run(tabs: int, seconds: int, camera: Path, url: str) -> list[list[tuple[float, float, float, float]]]:
+Sample = tuple[float, float, float, float, list[float]]  # s, fps, latency ms, inference ms, latency's parts
+
+
+def run(tabs: int, seconds: int, camera: Path, url: str) -> list[list[Sample]]:
     from selenium import webdriver
     from selenium.webdriver.common.by import By
 
@@ -60,20 +64,27 @@ def run(tabs: int, seconds: int, camera: Path, url: str) -> list[list[tuple[floa
             time.sleep(1.5)
             driver.find_element(By.CSS_SELECTOR, "[data-testid=live-start]").click()
             handles.append(driver.current_window_handle)
-        samples: list[list[tuple[float, float, float, float]]] = [[] for _ in handles]
+        samples: list[list[Sample]] = [[] for _ in handles]
         began = time.monotonic()
         while time.monotonic() - began < seconds:
             time.sleep(1.0)
             for i, handle in enumerate(handles):
                 driver.switch_to.window(handle)
-                fps, latency, infer, error = driver.execute_script(READ)
+                fps, latency, infer, parts, error = driver.execute_script(READ)
                 if error:
                     raise SystemExit(f"tab {i + 1}: {error}")
-                samples[i].append((time.monotonic() - began, fps, latency, infer))
+                samples[i].append((time.monotonic() - began, fps, latency, infer, parts))
         print(f"live sessions on the server: {health(url)['live_sessions']}", file=sys.stderr)
         return samples
     finally:
         driver.quit()
+
+
+def _latency(samples: list[Sample]) -> str:
+    """Median latency of ``samples`` and, in brackets, the medians of its parts: data-channel round
+    trip + the frame's time on the server + the browser's receive-to-display time."""
+    parts = "+".join(f"{statistics.median(s[4][k] for s in samples):.0f}" for k in range(3))
+    return f"{statistics.median(s[2] for s in samples):.0f} ({parts})"
 
 
 def main() -> None:
@@ -84,15 +95,15 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         camera = moving_camera(Path(tmp) / "camera.y4m", args.size)
-        print("| tabs | displayed fps (mean per tab, 5 s → end) | latency ms after 5 s | latency ms at the end "
+        print("| tabs | displayed fps (mean per tab, 5 s → end) | latency ms, 5–10 s | latency ms, last 5 s "
               "| server inference ms (mean) |")
         print("|---|---|---|---|---|")
         for tabs in args.tabs:
             with serving(Path(tmp) / f"data{tabs}", threads=0) as url:
                 samples = run(tabs, args.seconds, camera, url)
             fps = " / ".join(f"{statistics.mean(s[1] for s in tab if s[0] >= 5):.1f}" for tab in samples)
-            early = " / ".join(f"{next(s[2] for s in tab if s[0] >= 5):.0f}" for tab in samples)
-            late = " / ".join(f"{statistics.mean(s[2] for s in tab[-5:]):.0f}" for tab in samples)
+            early = " / ".join(_latency([s for s in tab if 5 <= s[0] < 10]) for tab in samples)
+            late = " / ".join(_latency(tab[-5:]) for tab in samples)
             infer = " / ".join(f"{statistics.mean(s[3] for s in tab if s[0] >= 5):.0f}" for tab in samples)
             print(f"| {tabs} | {fps} | {early} | {late} | {infer} |", flush=True)
 

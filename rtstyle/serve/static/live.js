@@ -191,6 +191,7 @@ function showHud(s) {
   output.dataset.frames = s.frames;
   output.dataset.fps = s.fps.toFixed(1);
   output.dataset.latencyMs = s.latencyMs.toFixed(0);
+  output.dataset.latencyParts = [s.rttMs, s.holdMs, s.browserMs].map((ms) => ms.toFixed(0)).join("/");
   output.dataset.inferMs = s.inferMs.toFixed(0);
   if (s.look) output.dataset.style = s.look.style;
   const look = s.look ? [s.look.style, s.look.mode === "stylized" ? "" : s.look.mode,
