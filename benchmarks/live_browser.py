@@ -27,7 +27,7 @@ from tests.test_live_browser import CHROMEDRIVER, CHROMIUM, health, serving, wri
 READ = """const v = document.querySelector('[data-testid=live-output]');
 return [Number(v.dataset.fps || 0), Number(v.dataset.latencyMs || 0), Number(v.dataset.inferMs || 0),
         (v.dataset.latencyParts || '0/0/0').split('/').map(Number),
-        document.getElementById('live-error').textContent];"""
+        document.getElementById('live-error').textContent, Number(v.dataset.sendFps || 0)];"""
 
 
 def moving_camera(path: Path, size: tuple[int, int], seconds: int = 4) -> Path:
@@ -41,7 +41,8 @@ def moving_camera(path: Path, size: tuple[int, int], seconds: int = 4) -> Path:
     return path
 
 
-Sample = tuple[float, float, float, float, list[float]]  # s, fps, latency ms, inference ms, latency's parts
+# s, fps, latency ms, inference ms, latency's parts, the camera's fps cap (live.js capFrameRate)
+Sample = tuple[float, float, float, float, list[float], float]
 
 
 def run(tabs: int, seconds: int, camera: Path, url: str) -> list[list[Sample]]:
@@ -70,10 +71,10 @@ def run(tabs: int, seconds: int, camera: Path, url: str) -> list[list[Sample]]:
             time.sleep(1.0)
             for i, handle in enumerate(handles):
                 driver.switch_to.window(handle)
-                fps, latency, infer, parts, error = driver.execute_script(READ)
+                fps, latency, infer, parts, error, sent = driver.execute_script(READ)
                 if error:
                     raise SystemExit(f"tab {i + 1}: {error}")
-                samples[i].append((time.monotonic() - began, fps, latency, infer, parts))
+                samples[i].append((time.monotonic() - began, fps, latency, infer, parts, sent))
         print(f"live sessions on the server: {health(url)['live_sessions']}", file=sys.stderr)
         return samples
     finally:
@@ -96,16 +97,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         camera = moving_camera(Path(tmp) / "camera.y4m", args.size)
         print("| tabs | displayed fps (mean per tab, 5 s → end) | latency ms, 5–10 s | latency ms, last 5 s "
-              "| server inference ms (mean) |")
-        print("|---|---|---|---|---|")
+              "| server inference ms, 5–10 s → last 5 s | camera fps sent at the end |")
+        print("|---|---|---|---|---|---|")
         for tabs in args.tabs:
             with serving(Path(tmp) / f"data{tabs}", threads=0) as url:
                 samples = run(tabs, args.seconds, camera, url)
             fps = " / ".join(f"{statistics.mean(s[1] for s in tab if s[0] >= 5):.1f}" for tab in samples)
             early = " / ".join(_latency([s for s in tab if 5 <= s[0] < 10]) for tab in samples)
             late = " / ".join(_latency(tab[-5:]) for tab in samples)
-            infer = " / ".join(f"{statistics.mean(s[3] for s in tab if s[0] >= 5):.0f}" for tab in samples)
-            print(f"| {tabs} | {fps} | {early} | {late} | {infer} |", flush=True)
+            infer = " / ".join(f"{statistics.median(s[3] for s in tab if 5 <= s[0] < 10):.0f} → "
+                               f"{statistics.median(s[3] for s in tab[-5:]):.0f}" for tab in samples)
+            sent = " / ".join(f"{tab[-1][5]:.0f}" for tab in samples)
+            print(f"| {tabs} | {fps} | {early} | {late} | {infer} | ≤ {sent} |", flush=True)
 
 
 if __name__ == "__main__":

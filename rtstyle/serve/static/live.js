@@ -10,6 +10,10 @@ const ANSWER_TIMEOUT_MS = 15_000;
 const FIRST_FRAME_TIMEOUT_MS = 20_000;
 const DISCONNECTED_GRACE_MS = 3_000; // "disconnected" may heal; "failed" does not
 const PING_MS = 1_000;
+const CAMERA_FPS = 30;
+// Send the server at most this many times the frames it can paint: the rest would only be encoded
+// here and decoded there for nothing, on the same CPU that paints (see capFrameRate).
+const SEND_HEADROOM = 1.5;
 const KEYS = new Set(["1", "2", "3", "4", "5", "6", "7", "8", "9", "n", "N", "p", "P", "ArrowLeft", "ArrowRight",
   " ", "c", "C", "+", "=", "-", "k", "K"]);
 
@@ -30,6 +34,8 @@ class Session {
     this.holdMs = 0;
     this.inferMs = 0;
     this.browserMs = 0;
+    this.sendFps = CAMERA_FPS;
+    this.sender = null;
     this.look = null;
     this.closed = false;
   }
@@ -41,7 +47,7 @@ class Session {
     this.channel = this.pc.createDataChannel("commands");
     this.channel.onmessage = (e) => this.onMessage(JSON.parse(e.data));
     this.channel.onclose = () => this.fail("The server closed the live session.");
-    for (const track of this.stream.getVideoTracks()) this.pc.addTrack(track, this.stream);
+    for (const track of this.stream.getVideoTracks()) this.sender = this.pc.addTrack(track, this.stream);
     this.pc.ontrack = (e) => play($("live-output"), new MediaStream([e.track]));
     this.pc.onconnectionstatechange = () => this.onState();
     await this.pc.setLocalDescription(await this.pc.createOffer());
@@ -83,7 +89,10 @@ class Session {
 
   onMessage(message) {
     if (message.type === "pong") this.rttMs = performance.now() - message.t;
-    else if (message.type === "stats") Object.assign(this, { inferMs: message.infer_ms, holdMs: message.hold_ms });
+    else if (message.type === "stats") {
+      Object.assign(this, { inferMs: message.infer_ms, holdMs: message.hold_ms });
+      this.capFrameRate(message.infer_ms * (message.sessions || 1));
+    }
     else if (message.type === "look") this.look = message;
     else if (message.type === "error") this.fail(message.message);
     showHud(this);
@@ -97,6 +106,20 @@ class Session {
         if (this.pc?.connectionState === "disconnected") this.fail("The server stopped answering.");
       });
     }
+  }
+
+  // The camera runs at 30 fps; a CPU paints 8-15 frames a second and keeps only the newest. Frames
+  // it cannot paint still cost a VP8 encode in the browser and a decode on the server, so the
+  // sender is capped a little above the server's pace (per frame time across all its tabs).
+  async capFrameRate(msPerPainting) {
+    if (!this.sender || !(msPerPainting > 0)) return;
+    const fps = Math.max(1, Math.min(CAMERA_FPS, Math.ceil((SEND_HEADROOM * 1000) / msPerPainting)));
+    if (Math.abs(fps - this.sendFps) < 2) return;
+    const params = this.sender.getParameters();
+    if (!params.encodings?.length) return;
+    params.encodings[0].maxFramerate = fps;
+    this.sendFps = fps;
+    await this.sender.setParameters(params).catch(() => {});
   }
 
   send(message) {
@@ -193,6 +216,7 @@ function showHud(s) {
   output.dataset.latencyMs = s.latencyMs.toFixed(0);
   output.dataset.latencyParts = [s.rttMs, s.holdMs, s.browserMs].map((ms) => ms.toFixed(0)).join("/");
   output.dataset.inferMs = s.inferMs.toFixed(0);
+  output.dataset.sendFps = s.sendFps;
   if (s.look) output.dataset.style = s.look.style;
   const look = s.look ? [s.look.style, s.look.mode === "stylized" ? "" : s.look.mode,
     s.look.strength < 1 && s.look.mode !== "original" ? `strength ${Math.round(s.look.strength * 100)}%` : ""]
