@@ -40,10 +40,11 @@ from export.zoo import FAST_CONTENT_WEIGHT, FAST_DISTILL_WEIGHT, FAST_STYLE_WEIG
 from rtstyle.errors import InputError, RtstyleError
 from rtstyle.models import StyleInfo, find_style, install_dir, installed_styles, user_data_dir
 
-# On the 2-core dev VM in a slow phase: 16 min for Renoir's Bal du moulin de la Galette, quality
-# 0.90x the shipped networks' (500 + 400 steps: 27.6 min, 1.10x for The Night Cafe; docs/training.md).
-FULL_STEPS = 300
-FAST_STEPS = 250
+# On the 2-core dev VM in a slow phase: 14.1 and 14.8 min for Renoir's Bal du moulin de la Galette and
+# Cassatt's Summertime, quality 0.91x and 1.11x the shipped networks' (300 + 250 steps: 16.0 and 17.5
+# min, 0.90x and 1.07x; docs/training.md).
+FULL_STEPS = 250
+FAST_STEPS = 200
 # Each variant's loss when the command line does not say: the zoo's recipes (export/zoo.py).
 LOSS_DEFAULTS = {
     "full": {"content_weight": TrainConfig.content_weight, "style_weight": TrainConfig.style_weight,
