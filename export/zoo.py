@@ -77,11 +77,15 @@ FAST_DISTILL_WEIGHT = 2e5
 # 1.22x to 1.17x the full network's for content 1.03x -> 1.06x (300 steps, 8 held-out photos).
 FAST_STYLE_WEIGHT = 2e10
 FAST_CONTENT_WEIGHT = 5e4
-# The second fast networks (FastTransformerNetV2) are the first ones fine-tuned, 300 steps, with the
-# stability term (export.losses.temporal_distance), which starts at about the content term's size.
-# Pilots (docs/training.md): udnie at 4e7, starry_night at 2.5e7 kept the Gram distance within 5% of
-# v1's and cut the warping error on the real clips to 0.36-0.63x; 4e7 cost starry_night 10% in style.
+# The second fast networks (FastTransformerNetV2) are the first ones fine-tuned with the stability
+# term (export.losses.temporal_distance), which starts at about the content term's size. v2 has no
+# middle norm in its residual blocks: folding it costs starry_night most of its style (Gram 1.75x
+# the full network's before any step), which 300 steps did not win back at any weights tried. 600
+# steps at a 1.5x style weight, the rate annealed to zero, did: Gram 1.06x (v1 1.09x), warping
+# error 0.59x / 0.67x v1's on the two real clips, 0.21x / 0.37x with the stabilizer (docs/training.md).
 FAST_TEMPORAL_WEIGHT = 2.5e7
+FAST2_STYLE_WEIGHT = 1.5 * FAST_STYLE_WEIGHT
+FAST2_STEPS = 600
 
 
 def recipe(args: argparse.Namespace, index: int, painting: tuple[str, ...]) -> TrainConfig:
@@ -97,7 +101,7 @@ def recipe(args: argparse.Namespace, index: int, painting: tuple[str, ...]) -> T
         style=str(data / "data" / "styles" / file), content=(str(data / "data" / "content"),),
         vgg_weights=str(data / "weights" / "vgg16-imagenet-features.pth"), name=name + suffix,
         run_dir=str(runs / (name + suffix)), export_dir=args.models, threads=args.threads,
-        steps=args.first_steps if index == 0 else args.steps,
+        steps=args.first_steps if index == 0 else args.steps or 800,
         init_from=None if index == 0 else str(first_run),
         variant=args.variant, teacher=str(runs / name / "checkpoint.pt") if fast else None,
         distill_weight=FAST_DISTILL_WEIGHT if fast else 0.0, lr=1e-3,
@@ -117,8 +121,9 @@ def _fast2(args: argparse.Namespace, painting: tuple[str, ...]) -> TrainConfig:
         style=str(data / "data" / "styles" / file), content=(str(data / "data" / "content"),),
         vgg_weights=str(data / "weights" / "vgg16-imagenet-features.pth"), name=f"{name}_fast",
         run_dir=str(Path(args.runs) / f"{name}_fast2"), export_dir=args.models, threads=args.threads,
-        steps=args.steps, init_from=f"{name}_fast", teacher=name, variant="fast", version=2, lr=1e-3,
-        distill_weight=FAST_DISTILL_WEIGHT, style_weight=FAST_STYLE_WEIGHT, content_weight=FAST_CONTENT_WEIGHT,
+        steps=args.steps or FAST2_STEPS, init_from=f"{name}_fast", teacher=name, variant="fast", version=2,
+        lr=1e-3, anneal=True,
+        distill_weight=FAST_DISTILL_WEIGHT, style_weight=FAST2_STYLE_WEIGHT, content_weight=FAST_CONTENT_WEIGHT,
         temporal_weight=FAST_TEMPORAL_WEIGHT, checkpoint_every=25, sample_every=100,
         metadata=(("painting", title), ("artist", artist), ("year", year), ("base_style", name),
                   ("license", "public domain (painting); model weights: same license as rtstyle")),
@@ -131,12 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", default="runs", help="checkpoints and samples")
     p.add_argument("--models", default="models", help="where the ONNX files go")
     p.add_argument("--first-steps", type=int, default=2000, help="steps for the first style")
-    p.add_argument("--steps", type=int, default=800, help="steps for each later style")
+    p.add_argument("--steps", type=int, help=f"steps for each later style (default 800; {FAST2_STEPS} with fast2)")
     p.add_argument("--only", nargs="*", help="train only these style names")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--variant", choices=("full", "fast", "fast2"), default="full",
                    help="fast: distil the CPU network from each trained full one (train those first); fast2: "
-                        "fine-tune the installed fast networks into the second version (use --steps 300)")
+                        "fine-tune the installed fast networks into the second version")
     p.add_argument("--cards", action="store_true", help="only rewrite models/README.md from the models")
     args = p.parse_args(argv)
     if args.cards:
