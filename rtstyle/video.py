@@ -99,6 +99,15 @@ class VideoReader:
         self.close()
 
 
+def bgr_image(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as uint8 BGR H×W×3, converted by OpenCV where it can: PyAV builds a fresh
+    swscale context, thread pool and all, for every new frame (a camera frame in the studio: 1.4 ms
+    on the event loop, 30 times a second; 0.2 ms here). The way back is :func:`yuv_frame`."""
+    if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
+        return frame.to_ndarray(format="bgr24")
+    return cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2BGR_I420)
+
+
 def yuv_frame(image: np.ndarray) -> av.VideoFrame:
     """A uint8 BGR picture as the yuv420p frame encoders take as it is. OpenCV converts it: PyAV
     would reformat each new frame with a fresh swscale context (x264 at 640x360: 4.3-5.0 ms a frame

@@ -28,7 +28,7 @@ from rtstyle.serve.routes import live as live_route  # noqa: E402
 from rtstyle.serve.settings import ServeSettings  # noqa: E402
 from rtstyle.serve.worker import LIVE_TURNS, Worker  # noqa: E402
 from rtstyle.synthetic import scene  # noqa: E402
-from rtstyle.video import yuv_frame  # noqa: E402
+from rtstyle.video import bgr_image, yuv_frame  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 SIZE = (160, 96)
@@ -109,11 +109,11 @@ def test_frames_cross_the_codec_boundary_in_their_own_colours() -> None:
     picture[:40, :40] = (255, 0, 0)  # blue in BGR
     frame = yuv_frame(picture)
     assert frame.format.name == "yuv420p"  # what the VP8 encoder takes without converting again
-    back = live_route.to_bgr(frame)
+    back = bgr_image(frame)
     assert back.shape == picture.shape
     assert np.abs(back.astype(np.int16) - picture).mean() < 4
     assert tuple(back[20, 20]) == pytest.approx((255, 0, 0), abs=8)
-    odd = live_route.to_bgr(yuv_frame(picture[:-1, :-1]))  # odd sides take PyAV's own conversion
+    odd = bgr_image(yuv_frame(picture[:-1, :-1]))  # odd sides take PyAV's own conversion
     assert odd.shape == (SIZE[1] - 1, SIZE[0] - 1, 3)
 
 
