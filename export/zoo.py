@@ -32,15 +32,22 @@ def _training_line(steps: str | None, t: dict[str, object]) -> str:
     return (f"- training: {steps} steps, batch {t['batch_size']}, {t['crop']}² crops, style image "
             f"{t['style_size']} px, content weight {t['content_weight']:g} at {t['content_layer']}, style weight "
             f"{t['style_weight']:g}, total variation {t['tv_weight']:g}, distillation {t.get('distill_weight', 0):g}"
-            + _origin(t))
+            + (f", stability {t['temporal_weight']:g}" if t.get("temporal_weight") else "")
+            + (", learning rate annealed to zero" if t.get("anneal") else "") + _origin(t))
 
 
 def _origin(training: dict[str, object]) -> str:
-    parts = [f", {label} {Path(str(training[key])).parent.name}" for key, label in
+    parts = [f", {label} {_source(str(training[key]))}" for key, label in
              (("init_from", "initialised from"), ("teacher", "distilled from")) if training.get(key)]
     if training.get("init_from"):
         parts.append(" (the steps count from there; the earlier stages are in docs/training.md)")
     return "".join(parts)
+
+
+def _source(value: str) -> str:
+    """The run a checkpoint path names (runs/NAME/checkpoint.pt), or an installed style's name."""
+    path = Path(value)
+    return path.parent.name if path.suffix == ".pt" else path.stem
 
 
 def write_cards(models: Path) -> Path:
@@ -55,7 +62,7 @@ def write_cards(models: Path) -> Path:
         size_kb = path.stat().st_size // 1024
         lines += [f"## {info.name}", "", f"- painting: {meta.get('painting', '?')} — {meta.get('artist', '?')}"
                   f" ({meta.get('year', '?')}); {meta.get('license', '?')}",
-                  f"- network: {info.variant}, channels {meta.get('channels')}, {meta.get('n_residual')} residual "
+                  f"- network: {info.variant} (version {meta.get('version', '1')}), channels {meta.get('channels')}, {meta.get('n_residual')} residual "
                   f"blocks, {meta.get('precision')}, {size_kb} KiB",
                   _training_line(meta.get("steps"), training), ""]
     out = models / "README.md"
