@@ -377,8 +377,15 @@ def test_ctrl_c_in_any_stage_exits_130_and_leaves_no_output(tiny_models, clip, t
             os.kill(os.getpid(), signal.SIGINT)  # the terminal's Ctrl-C: Python raises it in the main thread
 
     monkeypatch.setattr(owner, method, wrap(getattr(owner, method), tick))
+    # Ctrl-C as in a terminal, also when pytest itself was started in the background (`cmd &`),
+    # where the shell makes the process ignore SIGINT
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     source = clip("in.mp4", width=32, height=32, frames=30)
-    assert main(["video", str(source), str(tmp_path / "out.mp4"), "--quiet", "--batch", "1"]) == 130
+    try:
+        code = main(["video", str(source), str(tmp_path / "out.mp4"), "--quiet", "--batch", "1"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert code == 130
     assert capsys.readouterr().err.strip() == "rtstyle: interrupted"
     assert partial_seen == [True]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
