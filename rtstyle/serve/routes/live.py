@@ -30,6 +30,7 @@ from pydantic import BaseModel
 
 from rtstyle.errors import InputError
 from rtstyle.live import HOTKEYS, KEY_LEFT, KEY_RIGHT, Action, Captured, Command, Feed, Look, PickStyle, View, step
+from rtstyle.serve import playout
 from rtstyle.serve.errors import ApiError
 from rtstyle.serve.routes.deps import StudioDep
 from rtstyle.serve.state import Studio
@@ -37,6 +38,7 @@ from rtstyle.video import bgr_image, yuv_frame
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+playout.install()  # painted frames are shown as they arrive, not held back to smooth the pace
 
 STALL_SECONDS = 10.0  # a camera track silent this long is a tab that went away without saying so
 STATS_SECONDS = 0.5
