@@ -93,6 +93,13 @@ FAST_CONTENT_WEIGHT = 5e4
 FAST_TEMPORAL_WEIGHT = 2.5e7
 FAST2_STYLE_WEIGHT = 1.5 * FAST_STYLE_WEIGHT
 FAST2_STEPS = 600
+# Two paintings whose large flat areas of one colour flicker more on the vtest clip: at the recipe
+# above their per-frame warping error there was 0.74x (great_wave) and 0.73x (composition_vii) v1's,
+# target <= 0.7x, with the style 2.5 % and 0.6 % from v1's. They get a stronger stability term and
+# more steps to win the style back.
+FAST2_STEADIER = {"great_wave", "composition_vii"}
+FAST2_STEADIER_TEMPORAL_WEIGHT = 4e7
+FAST2_STEADIER_STEPS = 800
 
 
 def recipe(args: argparse.Namespace, index: int, painting: tuple[str, ...]) -> TrainConfig:
@@ -124,14 +131,16 @@ def _fast2(args: argparse.Namespace, painting: tuple[str, ...]) -> TrainConfig:
     with the stability term, still distilled from its full network."""
     name, file, title, artist, year = painting
     data = Path(args.data)
+    steadier = name in FAST2_STEADIER
     return TrainConfig(
         style=str(data / "data" / "styles" / file), content=(str(data / "data" / "content"),),
         vgg_weights=str(data / "weights" / "vgg16-imagenet-features.pth"), name=f"{name}_fast",
         run_dir=str(Path(args.runs) / f"{name}_fast2"), export_dir=args.models, threads=args.threads,
-        steps=args.steps or FAST2_STEPS, init_from=f"{name}_fast", teacher=name, variant="fast", version=2,
+        steps=args.steps or (FAST2_STEADIER_STEPS if steadier else FAST2_STEPS), init_from=f"{name}_fast", teacher=name, variant="fast", version=2,
         lr=1e-3, anneal=True,
         distill_weight=FAST_DISTILL_WEIGHT, style_weight=FAST2_STYLE_WEIGHT, content_weight=FAST_CONTENT_WEIGHT,
-        temporal_weight=FAST_TEMPORAL_WEIGHT, checkpoint_every=25, sample_every=100,
+        temporal_weight=FAST2_STEADIER_TEMPORAL_WEIGHT if steadier else FAST_TEMPORAL_WEIGHT,
+        checkpoint_every=25, sample_every=100,
         metadata=(("painting", title), ("artist", artist), ("year", year), ("base_style", name),
                   ("license", "public domain (painting); model weights: same license as rtstyle")),
     )
