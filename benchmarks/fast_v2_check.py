@@ -48,7 +48,8 @@ def main() -> int:
     args = p.parse_args()
     paths = sorted(SHARED.glob("*.mp4")) + sorted(SHARED.glob("*.avi"))
     clips = {path.stem: read_frames(path, args.frames, 640) for path in paths}
-    print("| network | Gram fast/full (v2 vs v1) | clip | v1 plain | v2 plain | v2 stab | plain ÷ v1 | stab ÷ v1 | passes |")
+    print("| network | Gram fast/full (v2 vs v1) | clip | v1 plain | v2 plain | v2 stab | plain ÷ v1 | stab ÷ v1 "
+          "| passes |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---|")
     failed = 0
     for path in args.candidates:

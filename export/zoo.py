@@ -62,7 +62,8 @@ def write_cards(models: Path) -> Path:
         size_kb = path.stat().st_size // 1024
         lines += [f"## {info.name}", "", f"- painting: {meta.get('painting', '?')} — {meta.get('artist', '?')}"
                   f" ({meta.get('year', '?')}); {meta.get('license', '?')}",
-                  f"- network: {info.variant} (version {meta.get('version', '1')}), channels {meta.get('channels')}, {meta.get('n_residual')} residual "
+                  f"- network: {info.variant} (version {meta.get('version', '1')}), channels {meta.get('channels')}, "
+                  f"{meta.get('n_residual')} residual "
                   f"blocks, {meta.get('precision')}, {size_kb} KiB",
                   _training_line(meta.get("steps"), training), ""]
     out = models / "README.md"
@@ -136,7 +137,8 @@ def _fast2(args: argparse.Namespace, painting: tuple[str, ...]) -> TrainConfig:
         style=str(data / "data" / "styles" / file), content=(str(data / "data" / "content"),),
         vgg_weights=str(data / "weights" / "vgg16-imagenet-features.pth"), name=f"{name}_fast",
         run_dir=str(Path(args.runs) / f"{name}_fast2"), export_dir=args.models, threads=args.threads,
-        steps=args.steps or (FAST2_STEADIER_STEPS if steadier else FAST2_STEPS), init_from=f"{name}_fast", teacher=name, variant="fast", version=2,
+        steps=args.steps or (FAST2_STEADIER_STEPS if steadier else FAST2_STEPS), init_from=f"{name}_fast",
+        teacher=name, variant="fast", version=2,
         lr=1e-3, anneal=True,
         distill_weight=FAST_DISTILL_WEIGHT, style_weight=FAST2_STYLE_WEIGHT, content_weight=FAST_CONTENT_WEIGHT,
         temporal_weight=FAST2_STEADIER_TEMPORAL_WEIGHT if steadier else FAST_TEMPORAL_WEIGHT,
