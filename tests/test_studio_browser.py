@@ -176,6 +176,24 @@ def test_video_job_runs_to_done_and_downloads_every_frame(
         assert sum(1 for _ in container.decode(video=0)) == 10
 
 
+def test_a_photo_chosen_while_the_gallery_loads_is_painted(tiny_model_dir: Path, browser: webdriver.Chrome,
+                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a slow connection a photo can be chosen before the gallery has a style: it waits for it."""
+    from rtstyle.serve.state import Painting
+
+    describe = Painting.describe
+    monkeypatch.setattr(Painting, "describe", lambda self: time.sleep(0.5) or describe(self))  # a slow /api/styles
+    cv2.imwrite(str(tmp_path / "photo.png"), scene(1, 64, 48))
+    with serving(tiny_model_dir, tmp_path / "studio") as url:
+        browser.get(url)
+        browser.find_element(By.CSS_SELECTOR, "[data-testid=photo-input]").send_keys(str(tmp_path / "photo.png"))
+        assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid=style-option]")  # chosen before the gallery
+        result = wait_for(browser, "[data-testid=result-image]", "the photo chosen while the gallery loaded")[0]
+        selected = browser.find_element(By.CSS_SELECTOR, "[data-testid=style-option][aria-checked=true]")
+        assert result.get_attribute("alt").endswith(f"in the style of Tiny {selected.get_attribute('data-style')}")
+        assert not browser.find_element(By.CSS_SELECTOR, ".card-error").text
+
+
 def test_a_token_is_asked_for_once_kept_and_sent(tiny_model_dir: Path, browser: webdriver.Chrome,
                                                  tmp_path: Path) -> None:
     cv2.imwrite(str(tmp_path / "photo.png"), scene(1, 64, 48))

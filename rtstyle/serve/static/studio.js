@@ -243,9 +243,11 @@ class PhotoCard {
   async paint() {
     this.controller?.abort();
     const controller = (this.controller = new AbortController());
-    const settings = paintSettings();
     this.node.classList.add("busy");
     showError(this.q(".card-error"), "");
+    await galleryLoaded; // a photo chosen while the page loads is painted in the style the gallery selects
+    if (this.controller !== controller) return;
+    const settings = paintSettings();
     try {
       const blob = await paintQueue(() => stylize(this.file, settings, controller.signal));
       this.show(blob, settings);
@@ -627,4 +629,5 @@ function wire() {
 }
 
 wire();
-loadInfo().then(loadStyles).then(loadJobs);
+const galleryLoaded = loadInfo().then(loadStyles);
+galleryLoaded.then(loadJobs);
