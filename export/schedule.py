@@ -36,7 +36,7 @@ from export.losses import gram_matrix, style_distance
 from export.thumbnail import write_thumbnail
 from export.train import STYLE_LAYERS, TrainConfig, _loss_layers, content_of, train
 from export.vgg import VGGFeatures, vgg16_weights
-from export.zoo import FAST_CONTENT_WEIGHT, FAST_DISTILL_WEIGHT, FAST_STYLE_WEIGHT
+from export.zoo import FAST_CONTENT_WEIGHT, FAST_DISTILL_WEIGHT, FAST_STYLE_WEIGHT, FAST_TEMPORAL_WEIGHT
 from rtstyle.errors import InputError, RtstyleError
 from rtstyle.models import StyleInfo, find_style, install_dir, installed_styles, user_data_dir
 
@@ -48,12 +48,15 @@ FAST_STEPS = 200
 # Each variant's loss when the command line does not say: the zoo's recipes (export/zoo.py).
 LOSS_DEFAULTS = {
     "full": {"content_weight": TrainConfig.content_weight, "style_weight": TrainConfig.style_weight,
-             "distill_weight": 0.0},
+             "distill_weight": 0.0, "temporal_weight": 0.0},
     "fast": {"content_weight": FAST_CONTENT_WEIGHT, "style_weight": FAST_STYLE_WEIGHT,
-             "distill_weight": FAST_DISTILL_WEIGHT},
+             "distill_weight": FAST_DISTILL_WEIGHT, "temporal_weight": FAST_TEMPORAL_WEIGHT},
 }
+# The network each variant trains: the shipped fast networks are the second ones
+# (export.transformer_net.FastTransformerNetV2), so a painting's fast network starts from one.
+VERSIONS = {"full": 1, "fast": 2}
 _GIVEN_ELSEWHERE = {"style", "content", "vgg_weights", "name", "run_dir", "steps", "variant", "channels",
-                    "n_residual", "init_from", "teacher", "export_dir", "metadata", *LOSS_DEFAULTS["full"]}
+                    "n_residual", "init_from", "teacher", "export_dir", "metadata", "version", *LOSS_DEFAULTS["full"]}
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,8 @@ def plan(args: argparse.Namespace, vgg: VGGFeatures, weights_source: str) -> lis
                          run_dir=str(run_dir / variant), init_from=init[variant],
                          steps=args.fast_steps if fast and args.variant == "both" else args.steps,
                          teacher=_teacher(args, run_dir, name.removesuffix("_fast")) if fast else None,
-                         channels=_channels(args.channels), n_residual=args.n_residual, **losses)
+                         channels=_channels(args.channels), n_residual=args.n_residual,
+                         version=_version(args, run_dir / variant, variant), **losses)
         stages.append(Stage(config, "fast network" if fast else "full network"))
     return stages
 
@@ -140,6 +144,12 @@ def _initial_networks(args: argparse.Namespace, vgg: VGGFeatures, run_dir: Path,
     if args.resume:  # a stage that has started keeps what it started from
         init.update({v: config.get("init_from") for v, config in saved.items() if config})  # type: ignore[misc]
     return init
+
+
+def _version(args: argparse.Namespace, stage_dir: Path, variant: str) -> int:
+    """A resumed stage goes on with the network it began; a new one trains the current version."""
+    saved = _saved_config(stage_dir) if args.resume else {}
+    return int(saved.get("version", VERSIONS[variant]))  # type: ignore[call-overload]
 
 
 def _teacher(args: argparse.Namespace, run_dir: Path, name: str) -> str:

@@ -113,6 +113,9 @@ class Trainer:
         if start is not None and variant_of(start) != config.variant:
             raise InputError(f"--init-from {config.init_from} is a {variant_of(start)} network, not a "
                              f"{config.variant} one")
+        if start is not None and version_of(start) > config.version:
+            raise InputError(f"--init-from {config.init_from} is a version {version_of(start)} {config.variant} "
+                             f"network and cannot start a version {config.version} one")
         if start is not None and config.version == 2 and version_of(start) == 1:
             start = upgrade(start, self.sampler.batch(0, 16))  # type: ignore[arg-type]
         self.net = network_for(config.variant, config.channels or getattr(start, "channels", None),

@@ -85,6 +85,7 @@ def test_train_from_the_nearest_shipped_network_installs_both_styles(painting: P
         user_models / "my_painting_fast.onnx")
     assert (full.variant, fast.variant) == ("full", "fast") and full.base == fast.base == "my_painting"
     assert full.metadata["painting"] == "My Painting" and fast.metadata["steps"] == "2"
+    assert (full.metadata["version"], fast.metadata["version"]) == ("1", "2")  # the shipped fast networks' kind
     started = {name: json.loads(s.metadata["training"])["init_from"] for name, s in (("full", full), ("fast", fast))}
     assert Path(started["full"]).parent == SHIPPED and Path(started["fast"]).stem.endswith("_fast")
     for variant, trained in (("full", full), ("fast", fast)):  # started from the shipped weights, not from scratch
@@ -250,3 +251,23 @@ def test_studio_training_refuses_too_few_photos_and_says_so_without_torch(painti
                             lambda: "your painting needs PyTorch on the server: pip install 'rtstyle[train]'")
         r = client.post("/api/styles/train", files=form)
         assert r.status_code == 503 and "rtstyle[train]" in r.json()["error"]
+
+
+def test_a_run_begun_on_the_first_fast_network_resumes_on_it(painting: Path, photos: Path, vgg_file: Path,
+                                                            user_models: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run interrupted before an upgrade goes on with the network it began, not a new kind of network."""
+    import export.schedule
+
+    argv = ["train", str(painting), "--name", "old", "--content", str(photos), "--vgg-weights", str(vgg_file),
+            "--init-from", "none", "--steps", "1", "--fast-steps", "2", "--run-dir", str(tmp_path / "run"), *TINY_RUN]
+    monkeypatch.setattr(export.schedule, "VERSIONS", {"full": 1, "fast": 1})
+    assert main(argv) == 0
+    checkpoint = tmp_path / "run" / "fast" / "checkpoint.pt"
+    saved = torch.load(checkpoint, weights_only=True)
+    saved["step"] = 1  # as if stopped half way
+    torch.save(saved, checkpoint)
+    monkeypatch.setattr(export.schedule, "VERSIONS", {"full": 1, "fast": 2})
+    assert main([*argv, "--resume"]) == 0
+    fast = StyleInfo.from_file(user_models / "old_fast.onnx")
+    assert (fast.metadata["version"], fast.metadata["steps"]) == ("1", "2")
