@@ -193,7 +193,7 @@ class FastTransformerNetV2(nn.Module):
 
     Trained for temporal stability as well (``TrainConfig.temporal_weight``). Same contract as
     :class:`TransformerNet`: RGB 0–255 in and out, sides multiples of 4. ``first_norms`` keeps the
-    middle norms, only to read a v1 network in (:func:`upgrade`). Not shipped yet: docs/training.md.
+    middle norms, only to read a v1 network in (:func:`upgrade`). Shipped since the twelfth session.
     """
 
     version = 2
