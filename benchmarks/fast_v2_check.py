@@ -55,6 +55,8 @@ def main() -> int:
     for path in args.candidates:
         v2 = StyleInfo.from_file(path)
         v1, full = find_style(f"{v2.base}_fast"), find_style(v2.base)
+        if v1.metadata.get("version", "1") != "1":
+            p.error(f"{v1.path} is not a version 1 network: set RTSTYLE_MODELS to a folder that still holds v1")
         gram = [compare_fast(fast, full, photos=args.photos).ratio("gram") for fast in (v1, v2)]
         style_ok = gram[1] <= gram[0] * (1 + STYLE_TOLERANCE)
         old, new = warping(v1, clips), warping(v2, clips)

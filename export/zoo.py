@@ -63,8 +63,7 @@ def write_cards(models: Path) -> Path:
         lines += [f"## {info.name}", "", f"- painting: {meta.get('painting', '?')} — {meta.get('artist', '?')}"
                   f" ({meta.get('year', '?')}); {meta.get('license', '?')}",
                   f"- network: {info.variant} (version {meta.get('version', '1')}), channels {meta.get('channels')}, "
-                  f"{meta.get('n_residual')} residual "
-                  f"blocks, {meta.get('precision')}, {size_kb} KiB",
+                  f"{meta.get('n_residual')} residual blocks, {meta.get('precision')}, {size_kb} KiB",
                   _training_line(meta.get("steps"), training), ""]
     out = models / "README.md"
     out.write_text("\n".join(lines))
