@@ -185,11 +185,11 @@ class FastTransformerNetV2(nn.Module):
     * zero padding inside the convolutions instead of nine reflection Pad nodes;
     * one instance norm per residual block, at its end: the middle one split the convolutions'
       blocked layout in two (ReorderOutput/ReorderInput); without it the graph runs 1.22× faster;
-    * in: one SpaceToDepth node on the frames' bytes-turned-floats;
+    * in: conv1 reads the frames' colour planes directly (SpaceToDepth folded into its weights);
     * middle: a 2×2 stride-2 transposed convolution instead of a 1×1 convolution and a pixel
       shuffle of 96 channels (the same map up to a per-phase bias, in a quarter of the time);
     * out: colour order, the 0–255 scale and rounding live in the last convolution's weights, so
-      the last pixel shuffle and layout change move bytes, not floats (:meth:`frames`).
+      the last pixel shuffle moves bytes, not floats (:meth:`frames`).
 
     Trained for temporal stability as well (``TrainConfig.temporal_weight``). Same contract as
     :class:`TransformerNet`: RGB 0–255 in and out, sides multiples of 4. ``first_norms`` keeps the
@@ -229,22 +229,35 @@ class FastTransformerNetV2(nn.Module):
         return nn.functional.pixel_shuffle(self.conv_out(y), 2) * 255.0
 
     def frames(self, frames: torch.Tensor) -> torch.Tensor:
-        """The exported graph: uint8 BGR N×H×W×3 in and out (see :class:`FramesModel`)."""
+        """The exported graph: uint8 BGR N×H×W×3 in and out (see :class:`FramesModel`).
+
+        The same map as :meth:`forward`, written for onnxruntime's CPU kernels (each step measured
+        at 640×360 on a 2-core Xeon, thirteenth session, docs/benchmarks.md):
+
+        * in: SpaceToDepth and conv1's 3×3 convolution are one 6×6 stride-2 convolution of the
+          three full-size colour planes (onnxruntime's direct path for few input channels), with
+          the colour order in its weights: no SpaceToDepth node;
+        * out: the floats change layout to N×H×W×C inside the convolution's own reorder, then
+          become bytes, and the two output rows of each 2×2 block are put in place by one Gather
+          along the row (6-byte blocks), not a 4-D byte Transpose (0.23 against 0.78 ms).
+        """
         o, _, k, _ = self.conv1.weight.shape
-        bgr_in = self.conv1.weight.reshape(o, 4, 3, k, k).flip(2).reshape(o, 12, k, k) / 255.0
-        y = nn.functional.conv2d(SpaceToDepth.apply(frames.permute(0, 3, 1, 2).float()), bgr_in, self.conv1.bias,
-                                 padding=1)
+        # conv1's inputs are SpaceToDepth's (row, column, RGB); as a 2k×2k kernel over BGR planes
+        w = self.conv1.weight.reshape(o, 2, 2, 3, k, k).flip(3) / 255.0
+        w = w.permute(0, 3, 4, 1, 5, 2).reshape(o, 3, 2 * k, 2 * k)
+        y = nn.functional.conv2d(frames.permute(0, 3, 1, 2).float(), w, self.conv1.bias, stride=2, padding=k - 1)
         y = self._trunk(y)
         # conv_out's channels are (colour, row, column) for the pixel shuffle; reordered to (row,
-        # column, BGR colour), the shuffle to N×2H×2W×3 bytes is two plain transposes (0.8 ms less
-        # than DepthToSpace + Transpose at 640×360 on this 2-core CPU)
+        # column, BGR colour), each half-size pixel holds its 2×2 block as [top BGR BGR, bottom BGR BGR]
         n, _, h, w = y.shape
         i = self.conv_out.weight.shape[1]
         weight = self.conv_out.weight.reshape(3, 2, 2, i, k, k).flip(0).permute(1, 2, 0, 3, 4, 5).reshape(12, i, k, k)
         bias = self.conv_out.bias.reshape(3, 2, 2).flip(0).permute(1, 2, 0).reshape(12) * 255.0 + 0.5  # cast truncates
-        y = nn.functional.conv2d(y, weight * 255.0, bias, padding=1).clamp(0.0, 255.0).to(torch.uint8)
-        y = y.permute(0, 2, 3, 1).reshape(n * h, w, 2, 6).transpose(1, 2)
-        return y.reshape(n, 2 * h, 2 * w, 3)
+        y = nn.functional.conv2d(y, weight * 255.0, bias, padding=1).clamp(0.0, 255.0)
+        y = y.permute(0, 2, 3, 1).to(torch.uint8).reshape(n * h, 2 * w, 6)  # (row-half block, 6 bytes)
+        # each image row: all top halves, then all bottom halves
+        rows = torch.arange(2 * w, device=y.device).reshape(w, 2).t().reshape(-1)
+        return y.index_select(1, rows).reshape(n, 2 * h, 2 * w, 3)
 
 
 def upgrade(net: FastTransformerNet, photos: torch.Tensor) -> FastTransformerNetV2:
