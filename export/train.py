@@ -35,7 +35,15 @@ from export.losses import (
     warp,
 )
 from export.onnx_export import export_onnx
-from export.transformer_net import load_deepening, network_for, upgrade, variant_of, version_of
+from export.transformer_net import (
+    FastTransformerNetV2,
+    load_deepening,
+    narrow,
+    network_for,
+    upgrade,
+    variant_of,
+    version_of,
+)
 from export.vgg import VGGFeatures
 from rtstyle.errors import InputError
 
@@ -118,6 +126,12 @@ class Trainer:
                              f"network and cannot start a version {config.version} one")
         if start is not None and config.version == 2 and version_of(start) == 1:
             start = upgrade(start, self.sampler.batch(0, 16))  # type: ignore[arg-type]
+        if isinstance(start, FastTransformerNetV2) and config.channels and config.channels != start.channels:
+            if config.channels[1:] != start.channels[1:]:
+                raise InputError(f"--channels {','.join(map(str, config.channels))}: a v2 network started from "
+                                 f"{config.init_from} can only narrow its first width "
+                                 f"({','.join(map(str, start.channels))})")
+            start = narrow(start, config.channels[0])
         self.net = network_for(config.variant, config.channels or getattr(start, "channels", None),
                                config.n_residual or getattr(start, "n_residual", None), config.version)
         if start is not None:

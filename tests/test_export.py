@@ -191,6 +191,23 @@ def test_fast_v2_graph_paints_what_pytorch_paints_and_reads_back(tmp_path: Path,
     assert _v2_shuffles_bytes(path)
 
 
+def test_narrowing_a_v2_network_keeps_the_channels_that_carry_its_picture() -> None:
+    from export.transformer_net import narrow
+
+    net = _v2()
+    dead = {"in1": torch.randperm(24)[:8], "in4": torch.randperm(24)[:8]}  # channels that paint nothing
+    with torch.no_grad():
+        for name, channels in dead.items():
+            getattr(net, name).weight[channels] = 0.0
+            getattr(net, name).bias[channels] = 0.0
+    narrowed = narrow(net, 16)
+    assert narrowed.channels == (16, 48, 64)
+    x = torch.from_numpy(_photo_batch()[..., ::-1].copy()).permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        assert torch.allclose(narrowed(x), net(x), atol=1e-3)
+        assert torch.equal(narrow(net, 24)(x), net(x))
+
+
 def test_space_to_depth_has_the_gradient_of_its_reshape() -> None:
     from export.transformer_net import SpaceToDepth
 
