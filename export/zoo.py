@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from export.train import TrainConfig, train
-from export.transformer_net import FastTransformerNetV2
+from rtstyle.models import find_style
 
 # name, file, painting, artist, year
 PAINTINGS = [
@@ -139,7 +139,7 @@ def _fast2(args: argparse.Namespace, painting: tuple[str, ...]) -> TrainConfig:
         run_dir=str(Path(args.runs) / f"{name}_fast2"), export_dir=args.models, threads=args.threads,
         steps=args.steps or (FAST2_STEADIER_STEPS if steadier else FAST2_STEPS), init_from=f"{name}_fast",
         teacher=name, variant="fast", version=2,
-        channels=(args.width, *FastTransformerNetV2().channels[1:]) if args.width else None,
+        channels=_narrowed(f"{name}_fast", args.width),
         lr=1e-3, anneal=True,
         distill_weight=FAST_DISTILL_WEIGHT, style_weight=FAST2_STYLE_WEIGHT, content_weight=FAST_CONTENT_WEIGHT,
         temporal_weight=FAST2_STEADIER_TEMPORAL_WEIGHT if steadier else FAST_TEMPORAL_WEIGHT,
@@ -147,6 +147,14 @@ def _fast2(args: argparse.Namespace, painting: tuple[str, ...]) -> TrainConfig:
         metadata=(("painting", title), ("artist", artist), ("year", year), ("base_style", name),
                   ("license", "public domain (painting); model weights: same license as rtstyle")),
     )
+
+
+def _narrowed(style: str, width: int | None) -> tuple[int, int, int] | None:
+    """The installed network's widths with the first one replaced (None: keep them all)."""
+    if not width:
+        return None
+    _, *rest = json.loads(find_style(style).metadata["channels"])
+    return (width, *rest)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variant", choices=("full", "fast", "fast2"), default="full",
                    help="fast: distil the CPU network from each trained full one (train those first); fast2: "
                         "fine-tune the installed fast networks into the second version")
-    p.add_argument("--width", type=int, help="fast2: the first width of the network (narrowed from the installed "
-                                              "one's 24; 16 fits onnxruntime's AVX-512 blocks)")
+    p.add_argument("--width", type=int, help="fast2: a narrower first width than the installed network's (16 fits "
+                                              "onnxruntime's AVX-512 blocks, as the shipped networks have)")
     p.add_argument("--cards", action="store_true", help="only rewrite models/README.md from the models")
     args = p.parse_args(argv)
     if args.cards:
