@@ -29,7 +29,7 @@ from rtstyle.engine import Engine, EngineConfig
 from rtstyle.live import LIVE_SPIN, Shown
 from rtstyle.models import installed_styles
 from rtstyle.options import parse_size
-from rtstyle.webcam import CPU_WORK_PIXELS, LiveSettings, OpenCVWindow, run_live
+from rtstyle.webcam import LiveSettings, OpenCVWindow, run_live
 
 
 class SwitchingDisplay:
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--size", type=parse_size, default=(640, 480))
     parser.add_argument("--switches", type=int, default=20)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--full", action="store_true", help="on the CPU too, stylize at the full frame size")
+    parser.add_argument("--stroke-size", type=float, help="stroke size (default: each style's own)")
     parser.add_argument("--variant", choices=("full", "fast"), default="full")
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime's CPU threads (0: all cores)")
     parser.add_argument("--window", action="store_true",
@@ -114,17 +114,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = EngineConfig(device=args.device, threads=args.threads, spin=LIVE_SPIN)  # as `rtstyle webcam`
         engine = Engine(style_paths(Path(tmp), args.variant), config)
-    on_cpu_full = engine.provider == "CPUExecutionProvider" and args.variant == "full"
-    work = CPU_WORK_PIXELS if on_cpu_full and not args.full else None
     display = SwitchingDisplay(args.switches, window=OpenCVWindow() if args.window else None)
     began = time.perf_counter()
-    run_live(SyntheticSource(size=args.size, fps=args.camera_fps), engine, display, LiveSettings(work_pixels=work),
-             on_shown=display.on_shown)
+    run_live(SyntheticSource(size=args.size, fps=args.camera_fps), engine, display,
+             LiveSettings(stroke=args.stroke_size), on_shown=display.on_shown)
     seconds = time.perf_counter() - began
     ms = sorted(1000 * s for s in display.latencies)
     print(f"{engine.provider}, {args.variant} networks, {args.size[0]}x{args.size[1]} camera at "
           f"{args.camera_fps:g} fps, stylized at "
-          f"{'full size' if work is None else f'{work} pixels'}, {len(ms)} switches, "
+          f"stroke size {engine.stroke_size(stroke=args.stroke_size):g}, {len(ms)} switches, "
           f"{'shown in a window' if args.window else 'no window'}")
     print(f"inference: median {statistics.median(display.infer_ms):.0f} ms; "
           f"displayed: {len(display.infer_ms) / seconds:.1f} fps over {seconds:.1f} s")

@@ -7,9 +7,15 @@ Tensor contract (the same for every style model, see ``export/onnx_export.py``):
 * The model itself needs H and W to be multiples of 4 (two stride-2 convolutions, then two 2×
   upsamplings) and at least 16: frames are padded by mirroring their edge pixels
   (``numpy.pad(mode="symmetric")``) and the result is cropped back, so borders keep their
-  texture instead of picking up a black frame.
+  texture instead of picking up a black frame. A model whose metadata names an ``edge_pad``
+  (pixels) gets that much mirrored picture on every side too: a network that paints a band
+  along the borders paints it outside the frame (``python -m export.edge_pad`` measures it).
 * All float work (colour order, scaling to 0–255, rounding) happens inside the graph; the host
-  only pads, and resizes when ``scale`` ≠ 1.
+  only pads and resizes.
+* The network paints at a working size set by the stroke size, not at the frame's own size, and
+  the painting is brought back to the frame's size with the frame's fine detail
+  (:mod:`rtstyle.strokes`): the same look at 360p and at 4K, and work and memory per frame
+  bounded by the stroke size, not by the frame.
 """
 
 from __future__ import annotations
@@ -25,13 +31,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 
 from rtstyle.errors import InputError, ModelError, ProviderError
 from rtstyle.models import INPUT_NAME, StyleInfo, find_style, load_model
 from rtstyle.precision import graph_precision, to_fp16, to_fp32
+from rtstyle.strokes import Refine, check_stroke, enlarge, shrink, working_size
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +59,7 @@ class EngineConfig:
 
     device: str = "auto"
     precision: str = "auto"
-    scale: float = 1.0
+    stroke: float | None = None  # stroke size (rtstyle.strokes); None: each model's own default
     threads: int = 0
     # onnxruntime's idle CPU threads busy-wait for the next operator: fastest when inference has
     # the cores to itself, a stall when other busy threads share them (see rtstyle.live.LIVE_SPIN).
@@ -67,8 +73,8 @@ class EngineConfig:
             raise ProviderError(f"unknown device {self.device!r} (choose from {', '.join(DEVICES)})")
         if self.precision not in PRECISIONS:
             raise ProviderError(f"unknown precision {self.precision!r} (choose from {', '.join(PRECISIONS)})")
-        if not 0.05 <= self.scale <= 4:
-            raise InputError(f"scale must be between 0.05 and 4, not {self.scale}")
+        if self.stroke is not None:
+            check_stroke(self.stroke)
 
 
 class Engine:
@@ -105,19 +111,42 @@ class Engine:
         self.style = name
         return name
 
-    def stylize(self, frames: np.ndarray, style: str | None = None) -> np.ndarray:
-        """uint8 BGR N×H×W×3 (or H×W×3) → uint8 BGR of the same shape."""
+    def stylize(self, frames: np.ndarray, style: str | None = None, *, stroke: float | None = None,
+                refine: Refine | None = None) -> np.ndarray:
+        """uint8 BGR N×H×W×3 (or H×W×3) → uint8 BGR of the same shape.
+
+        ``stroke``: the stroke size for this call (default: the config's, else the model's own).
+        ``refine(work, painted)``, if given, works on the batch at the working size before it is
+        brought to full size (colour keeping and the stabilizer run there: cheaper, same result).
+        """
         single = frames.ndim == 3
         batch = frames[None] if single else frames
         if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] != 3:
             raise InputError(f"frames must be uint8 N×H×W×3 BGR, got {frames.dtype} {frames.shape}")
-        runner = self._sessions[style or self.style]
+        name = style or self.style
+        runner = self._sessions[name]
         h, w = batch.shape[1:3]
-        work = _resize_all(batch, self.config.scale) if self.config.scale != 1 else batch
-        out = runner.run(_pad(work))[:, : work.shape[1], : work.shape[2]]
-        if out.shape[1:3] != (h, w):
-            out = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in out])
+        size = working_size(h, w, self.stroke_size(name, stroke))
+        work = batch if size == (h, w) else shrink(batch, size)
+        m = self._info(name).edge_pad
+        framed = np.pad(work, ((0, 0), (m, m), (m, m), (0, 0)), mode="symmetric") if m else work
+        out = runner.run(_pad(framed))[:, m : m + size[0], m : m + size[1]]
+        if refine is not None:
+            out = refine(work, out)
+        if size != (h, w):
+            out = enlarge(out, work, batch)
         return out[0] if single else np.ascontiguousarray(out)
+
+    def stroke_size(self, style: str | None = None, stroke: float | None = None) -> float:
+        """The stroke size ``style`` is painted with: ``stroke``, else the config's, else the model's default."""
+        if stroke is not None:
+            return check_stroke(stroke)
+        if self.config.stroke is not None:
+            return self.config.stroke
+        return self._info(style or self.style).default_stroke
+
+    def _info(self, name: str) -> StyleInfo:
+        return next(s for s in self.styles if s.name == name)
 
     def _open(self, style: StyleInfo, provider: str | None = None) -> _PlainRunner:
         provider = provider or self.provider
@@ -284,10 +313,3 @@ def _pad(frames: np.ndarray) -> np.ndarray:
     if ph == pw == 0:
         return np.ascontiguousarray(frames)
     return np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="symmetric")
-
-
-def _resize_all(frames: np.ndarray, scale: float) -> np.ndarray:
-    h, w = frames.shape[1:3]
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(f, size, interpolation=interp) for f in frames])

@@ -20,7 +20,6 @@ When a stage fails, :class:`Stages` stops the others and keeps the first error f
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ import numpy as np
 
 from rtstyle.camera import FrameSource
 from rtstyle.color import finish
+from rtstyle.strokes import STROKE_RANGE, Refine
 from rtstyle.temporal import Stabilizer
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ T = TypeVar("T")
 # fast network, 2 cores, camera at 120 fps: 38 fps shown without spinning, 15-22 fps with).
 LIVE_SPIN = False
 STRENGTH_STEP = 0.1
+STROKE_STEP = 1.25  # each [ or ] makes strokes this much smaller or bigger
 POLL_SECONDS = 0.05  # how long a thread waits for new work before it checks the stop flag again
 
 
@@ -56,7 +57,8 @@ class StyleEngine(Protocol):
     @property
     def provider(self) -> str: ...
 
-    def stylize(self, frames: np.ndarray, style: str | None = None) -> np.ndarray: ...
+    def stylize(self, frames: np.ndarray, style: str | None = None, *, stroke: float | None = None,
+                refine: Refine | None = None) -> np.ndarray: ...
 
 
 # --- the state machine: keys → commands → views (no display needed) ---------------------------
@@ -75,6 +77,8 @@ class Action(Enum):
     COMPARE = "side-by-side compare"
     STRONGER = "stronger style"
     WEAKER = "weaker style"
+    BIGGER_STROKES = "bigger strokes"
+    SMALLER_STROKES = "smaller strokes"
     KEEP_COLORS = "keep the camera's colours"
     SNAPSHOT = "save a PNG snapshot"
     RECORD = "start/stop recording"
@@ -105,9 +109,10 @@ HOTKEYS: dict[int, Command] = {
     ord(" "): Action.TOGGLE_ORIGINAL,
     ord("+"): Action.STRONGER, ord("="): Action.STRONGER, KEY_PAD_PLUS: Action.STRONGER,
     ord("-"): Action.WEAKER, KEY_PAD_MINUS: Action.WEAKER,
+    ord("]"): Action.BIGGER_STROKES, ord("["): Action.SMALLER_STROKES,
     KEY_ESC: Action.QUIT,
 }
-HELP = ("1-9 style  n/p next/prev  space original  c compare  +/- strength  k colours",
+HELP = ("1-9 style  n/p next/prev  space original  c compare  +/- strength  [/] strokes  k colours",
         "s snapshot  r record  f fullscreen  h HUD  q quit")
 
 
@@ -119,6 +124,7 @@ class Look:
     mode: Mode = Mode.STYLIZED
     strength: float = 1.0  # 1: all style, 0: the camera frame
     keep_colors: bool = False  # the painting's strokes on the camera's colours
+    stroke: float | None = None  # stroke size (rtstyle.strokes); None: the style's own
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,10 @@ def step(view: View, command: Command, n_styles: int) -> View:
     if command in (Action.STRONGER, Action.WEAKER):
         delta = STRENGTH_STEP if command is Action.STRONGER else -STRENGTH_STEP
         return replace(view, look=replace(look, strength=round(min(1.0, max(0.0, look.strength + delta)), 2)))
+    if command in (Action.BIGGER_STROKES, Action.SMALLER_STROKES):
+        factor = STROKE_STEP if command is Action.BIGGER_STROKES else 1 / STROKE_STEP
+        stroke = min(STROKE_RANGE[1], max(STROKE_RANGE[0], (look.stroke or 1.0) * factor))
+        return replace(view, look=replace(look, stroke=round(stroke, 3)))
     if command is Action.KEEP_COLORS:
         return replace(view, look=replace(look, keep_colors=not look.keep_colors))
     if command is Action.HUD:
@@ -188,16 +198,6 @@ def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     canvas[top:top + half[1], :half[0]] = cv2.resize(left, half, interpolation=cv2.INTER_AREA)
     canvas[top:top + half[1], w - half[0]:] = cv2.resize(right, half, interpolation=cv2.INTER_AREA)
     return canvas
-
-
-def stylize_within(engine: StyleEngine, frame: np.ndarray, style: str, work_pixels: int | None) -> np.ndarray:
-    """``engine.stylize`` at no more than ``work_pixels`` pixels, scaled back to the frame's size."""
-    h, w = frame.shape[:2]
-    if not work_pixels or h * w <= work_pixels:
-        return engine.stylize(frame, style=style)
-    factor = math.sqrt(work_pixels / (h * w))
-    small = cv2.resize(frame, (max(16, round(w * factor)), max(16, round(h * factor))), interpolation=cv2.INTER_AREA)
-    return cv2.resize(engine.stylize(small, style=style), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 
@@ -286,10 +286,8 @@ class Feed:
     ``on_result`` is called from the inference side after each post (the studio wakes its event loop).
     """
 
-    def __init__(self, look: Look, *, work_pixels: int | None = None, stabilize: bool = False,
-                 on_result: Callable[[], None] | None = None):
+    def __init__(self, look: Look, *, stabilize: bool = False, on_result: Callable[[], None] | None = None):
         self.look = look
-        self.work_pixels = work_pixels  # stylize at most this many pixels and scale back (for the CPU)
         self.frames: Latest[Captured] = Latest()
         self.results: Latest[Shown] = Latest()
         self.steady = Steadier() if stabilize else None
@@ -313,7 +311,7 @@ class Feed:
     def paint(self, engine: StyleEngine, captured: Captured) -> Shown:
         """``captured`` rendered as the current look says (inference side only: it uses the engine)."""
         look, began = self.look, time.perf_counter()
-        stylize = partial(stylize_within, engine, style=engine.style_names[look.style], work_pixels=self.work_pixels)
+        stylize = partial(engine.stylize, style=engine.style_names[look.style], stroke=look.stroke)
         image = render(captured.image, look, stylize)
         if self.steady is not None:
             image = self.steady(look, captured.image, image)

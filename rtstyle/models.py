@@ -61,6 +61,22 @@ class StyleInfo:
         return self.metadata.get("variant", "full")
 
     @property
+    def default_stroke(self) -> float:
+        """The stroke size this network is painted with unless asked otherwise (``stroke_size`` in its metadata)."""
+        try:
+            return float(self.metadata.get("stroke_size", 1.0))
+        except ValueError:
+            return 1.0
+
+    @property
+    def edge_pad(self) -> int:
+        """Mirrored pixels the engine adds on every side before painting (``edge_pad`` in the metadata)."""
+        try:
+            return max(0, int(self.metadata.get("edge_pad", 0)))
+        except ValueError:
+            return 0
+
+    @property
     def base(self) -> str:
         """The painting's style name, shared by its full and fast networks."""
         return self.metadata.get("base_style") or self.name.removesuffix("_fast")
@@ -79,6 +95,7 @@ class StyleInfo:
         training = self.metadata.get("training")
         return {"name": self.name, "title": self.title, "variant": self.variant, "path": str(self.path),
                 "license": self.metadata.get("license", ""), "steps": self.metadata.get("steps", ""),
+                "stroke_size": self.default_stroke,
                 "training": json.loads(training) if training else None}
 
 

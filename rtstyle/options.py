@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from rtstyle.engine import DEVICES, Engine, EngineConfig
 from rtstyle.models import default_style, find_style
+from rtstyle.strokes import STROKE_HELP
 
 
 def engine_options(p: argparse.ArgumentParser) -> None:
@@ -19,13 +20,13 @@ def engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=DEVICES, default="auto", help="execution provider (default: auto)")
     p.add_argument("--precision", choices=("auto", "fp16", "fp32"), default="auto",
                    help="auto: fp16 on a GPU, fp32 on the CPU")
-    p.add_argument("--scale", type=float, default=1.0, help="stylize at this fraction of the frame size")
+    p.add_argument("--stroke-size", type=float, metavar="S", help=STROKE_HELP)
     p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0: all cores)")
 
 
 def make_engine(args: argparse.Namespace, styles: Sequence[str] | None = None, *, spin: bool = True) -> Engine:
     """The engine :func:`engine_options` describe, for ``styles`` (default: ``--style`` or the default one)."""
-    config = EngineConfig(device=args.device, precision=args.precision, scale=args.scale, threads=args.threads,
+    config = EngineConfig(device=args.device, precision=args.precision, stroke=args.stroke_size, threads=args.threads,
                           spin=spin)
     chosen = [find_style(s) for s in styles] if styles else [find_style(args.style) if args.style else default_style()]
     return Engine(chosen, config)

@@ -223,14 +223,20 @@ def stylize_video(
 
 def painter(engine: Engine, stabilizer: Stabilizer | None, preserve_colors: bool
              ) -> Callable[[np.ndarray], np.ndarray]:
-    """One batch's trip through the engine: stylize, keep the colours, then steady against flicker."""
-    def stylize(batch: np.ndarray) -> np.ndarray:
-        out = engine.stylize(batch)
+    """One batch's trip through the engine: stylize, keep the colours, then steady against flicker.
+
+    Colours and the stabilizer work on the painting at the engine's working size, before it is
+    brought to the frame's size (rtstyle.strokes): a 4K frame costs them what a 640x360 one does.
+    """
+    def refine(work: np.ndarray, out: np.ndarray) -> np.ndarray:
         if preserve_colors:
-            out = keep_colors(batch, out)
+            out = keep_colors(work, out)
         if stabilizer is not None:
-            out = np.stack([stabilizer.process(f, o) for f, o in zip(batch, out, strict=True)])
+            out = np.stack([stabilizer.process(f, o) for f, o in zip(work, out, strict=True)])
         return out
+
+    def stylize(batch: np.ndarray) -> np.ndarray:
+        return engine.stylize(batch, refine=refine if preserve_colors or stabilizer is not None else None)
     return stylize
 
 

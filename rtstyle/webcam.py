@@ -59,7 +59,6 @@ from rtstyle.video import check_writable
 
 log = logging.getLogger(__name__)
 
-CPU_WORK_PIXELS = 320 * 240  # on the CPU, stylize at most this many pixels unless --scale is given
 QUIT_SECONDS = 1.0  # the longest the threads are waited for after the window closes
 NOTICE_SECONDS = 2.0
 _SHOW_WAIT = 0.01  # seconds the window waits for a new frame before it polls the keyboard
@@ -153,7 +152,7 @@ class LiveSettings:
     """How the live window runs (everything but the camera, the engine and the display)."""
 
     first_style: int = 0
-    work_pixels: int | None = None  # stylize at most this many pixels and scale back (for the CPU)
+    stroke: float | None = None  # stroke size to start with (rtstyle.strokes); None: the style's own
     output_dir: Path = Path(".")  # where snapshots and recordings go
     hud: bool = True
     first_frame_seconds: float = 10.0  # a camera that sends nothing for this long is an error…
@@ -175,7 +174,7 @@ def run_live(source: FrameSource, engine: StyleEngine, display: Display, setting
 
     ``on_shown`` is called with every frame the window shows, after it is shown.
     """
-    feed = Feed(Look(style=settings.first_style), work_pixels=settings.work_pixels, stabilize=settings.stabilize)
+    feed = Feed(Look(style=settings.first_style, stroke=settings.stroke), stabilize=settings.stabilize)
     outputs, stages = Outputs(source.fps, virtual_cam), Stages()
     stages.start("rtstyle-capture", partial(capture, source, feed.frames, stages.stop))
     stages.start("rtstyle-inference", partial(infer, engine, feed, stages.stop, outputs))
@@ -290,6 +289,7 @@ class _WindowLoop:
         extra = [] if look.mode is Mode.STYLIZED else [look.mode.value]
         extra += [f"strength {look.strength:.0%}"] if look.strength < 1 and look.mode is not Mode.ORIGINAL else []
         extra += ["camera colours"] if look.keep_colors and look.mode is not Mode.ORIGINAL else []
+        extra += [f"strokes {look.stroke:g}x"] if look.stroke is not None and look.mode is not Mode.ORIGINAL else []
         lines = ["  ".join([style, *extra]),
                  f"{self.rate.per_second:.1f} fps  {shown.infer_ms:.0f} ms  {self.provider}"]
         if self.notice and time.monotonic() < self.notice[1]:
@@ -319,15 +319,12 @@ def save_png(path: Path, image: np.ndarray) -> None:
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``rtstyle webcam`` to the CLI's subcommands."""
     p = subparsers.add_parser("webcam", help="live stylized camera window (press h for the keys)",
-                              description="Live stylized camera window. On the CPU, frames are stylized at "
-                              f"{CPU_WORK_PIXELS} pixels at most with the full networks unless --scale is given. "
-                              "Keys: " + "  ".join(HELP))
+                              description="Live stylized camera window. Keys: " + "  ".join(HELP))
     p.add_argument("--camera", default="0", metavar="INDEX|PATH|URL",
                    help="camera index, device, video file, stream URL, or 'synthetic' for a test scene (default: 0)")
     p.add_argument("--size", type=parse_size, metavar="WxH",
                    help="frame size (asked of the camera; frames are resized to it)")
     engine_options(p)
-    p.set_defaults(scale=None)  # None: full size on a GPU, at most CPU_WORK_PIXELS on the CPU
     p.add_argument("--output-dir", type=Path, default=Path("."), help="folder for snapshots and recordings")
     p.add_argument("--virtual-cam", action="store_true",
                    help="also send the stylized frames to a virtual camera (pyvirtualcam; v4l2loopback on Linux)")
@@ -355,14 +352,10 @@ def prepare(args: argparse.Namespace) -> tuple[FrameSource, StyleEngine, LiveSet
     virtual_cam = VirtualCamera() if args.virtual_cam else None
     variant = _variant(args)
     names, first = style_order(args.style, variant)
-    engine = make_engine(argparse.Namespace(**{**vars(args), "scale": args.scale or 1.0}), names, spin=LIVE_SPIN)
-    on_cpu = engine.provider == "CPUExecutionProvider"
-    # The fast networks keep up at full size; the full ones need fewer pixels on a CPU.
-    all_fast = all(s.variant == "fast" for s in engine.styles)
-    work_pixels = CPU_WORK_PIXELS if on_cpu and args.scale is None and not all_fast else None
-    if work_pixels:
-        log.info("on the CPU: stylizing at most %d pixels per frame (--scale 1 for full size)", work_pixels)
-    settings = LiveSettings(first_style=first, work_pixels=work_pixels, output_dir=args.output_dir,
+    engine = make_engine(args, names, spin=LIVE_SPIN)
+    # The HUD shows the stroke size, and [ and ] change it from there.
+    stroke = engine.stroke_size(engine.style_names[first])
+    settings = LiveSettings(first_style=first, stroke=stroke, output_dir=args.output_dir,
                             hud=not args.no_hud, stabilize=args.stabilize)
     return open_source(args.camera, size=args.size), engine, settings, virtual_cam
 

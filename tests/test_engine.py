@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import cv2
+import shutil
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -52,12 +53,21 @@ def test_switching_style_changes_output_without_reloading(engine: Engine, tiny_m
     np.testing.assert_array_equal(engine.stylize(frames), first)
 
 
-def test_scale_paints_a_smaller_frame_and_scales_it_back(tiny_models: list[str]) -> None:
-    frames = _frames(2, 90, 160)
-    half = np.stack([cv2.resize(f, (80, 45), interpolation=cv2.INTER_AREA) for f in frames])
-    painted = Engine(tiny_models[:1], EngineConfig(device="cpu")).stylize(half)
-    want = np.stack([cv2.resize(f, (160, 90), interpolation=cv2.INTER_LINEAR) for f in painted])
-    np.testing.assert_array_equal(Engine(tiny_models[:1], EngineConfig(device="cpu", scale=0.5)).stylize(frames), want)
+def test_a_model_paints_at_its_own_default_stroke_size(tiny_model_dir, tiny_models: list[str], tmp_path) -> None:
+    from export.edge_pad import write_metadata
+
+    frames = _frames(1, 90, 160)
+    plain = Engine(tiny_models[:1], EngineConfig(device="cpu"))
+    assert plain.stroke_size() == 1.0
+    bold_file = tmp_path / "bold.onnx"
+    shutil.copy(tiny_model_dir / f"{tiny_models[0]}.onnx", bold_file)
+    write_metadata(bold_file, stroke_size="2")
+    bold = Engine([str(bold_file)], EngineConfig(device="cpu"))
+    assert bold.stroke_size() == 2.0
+    np.testing.assert_array_equal(bold.stylize(frames), plain.stylize(frames, stroke=2.0))
+    assert not np.array_equal(bold.stylize(frames), plain.stylize(frames))
+    np.testing.assert_array_equal(Engine([str(bold_file)], EngineConfig(device="cpu", stroke=1.0)).stylize(frames),
+                                  plain.stylize(frames))
 
 
 def test_fp16_graph_agrees_with_fp32(tiny_models: list[str]) -> None:

@@ -50,7 +50,7 @@ class CountingEngine:
         self.seconds = seconds
         self.painted: list[int] = []  # the first pixel's value, which the tests use as a frame id
 
-    def stylize(self, frames: np.ndarray, style: str | None = None) -> np.ndarray:
+    def stylize(self, frames: np.ndarray, style: str | None = None, **_: object) -> np.ndarray:
         time.sleep(self.seconds)
         self.painted.append(int(frames.reshape(-1)[0]))
         return frames + np.uint8(1)

@@ -57,9 +57,9 @@ class SlowEngine:
         self.engine, self.delay = engine, delay
         self.provider = "CPUExecutionProvider"
 
-    def stylize(self, frames: np.ndarray, style: str | None = None) -> np.ndarray:
+    def stylize(self, frames: np.ndarray, style: str | None = None, **options: object) -> np.ndarray:
         time.sleep(self.delay)
-        return self.engine.stylize(frames, style=style)  # type: ignore[attr-defined]
+        return self.engine.stylize(frames, style=style, **options)  # type: ignore[attr-defined]
 
 
 def slow_down(client: TestClient, delay: float = 0.05) -> None:
@@ -483,7 +483,7 @@ class GatedEngine:
         self.gate = threading.Event()
         self.calls: list[tuple[int, int]] = []  # (frames, first pixel value)
 
-    def stylize(self, frames: np.ndarray, style: str | None = None) -> np.ndarray:
+    def stylize(self, frames: np.ndarray, style: str | None = None, **_: object) -> np.ndarray:
         if not self.calls:
             self.calls.append((len(frames), int(frames[0, 0, 0, 0])))
             self.gate.wait(5)

@@ -242,9 +242,11 @@ def test_stabilizing_is_on_by_default_and_follows_its_strength(tiny_models, clip
     assert flicker["--stabilize-strength 0.9"] < 0.7 * flicker["default"]
 
 
-@pytest.mark.parametrize(("scale", "painted_at"), [("1", (48, 64)), ("0.75", (36, 48)), ("0.5", (24, 32))])
-def test_scale_is_the_size_the_network_paints_at(tiny_models, clip, tmp_path: Path, monkeypatch, scale: str,
-                                                 painted_at: tuple[int, int]) -> None:
+# At stroke size S a frame is painted at (480 / S)² pixels with its own aspect ratio, whatever its size
+# (416×554, 208×277, 104×139 for 48×64), padded to multiples of 4 for the network.
+@pytest.mark.parametrize(("stroke", "painted_at"), [("1", (416, 556)), ("2", (208, 280)), ("4", (104, 140))])
+def test_stroke_size_sets_the_size_the_network_paints_at(tiny_models, clip, tmp_path: Path, monkeypatch, stroke: str,
+                                                         painted_at: tuple[int, int]) -> None:
     from rtstyle.engine import _PlainRunner
 
     seen: set[tuple[int, ...]] = set()
@@ -258,7 +260,7 @@ def test_scale_is_the_size_the_network_paints_at(tiny_models, clip, tmp_path: Pa
     monkeypatch.setattr(_PlainRunner, "run", watched)
     source = clip("in.mp4", width=64, height=48, frames=3, audio=False)
     target = tmp_path / "out.mp4"
-    assert main(["video", str(source), str(target), "--quiet", "--device", "cpu", "--scale", scale]) == 0
+    assert main(["video", str(source), str(target), "--quiet", "--device", "cpu", "--stroke-size", stroke]) == 0
     assert seen == {painted_at}
     assert _first_frame(target).shape == (48, 64, 3)
 
@@ -458,7 +460,7 @@ def test_demo_needs_nothing_but_a_style(tiny_models, tmp_path: Path) -> None:
 def test_real_clip_with_51_audio(tiny_models, tmp_path: Path) -> None:
     source = SHARED / "data" / "video" / "big_buck_bunny_720p_5s.mp4"
     target = tmp_path / "bbb.mp4"
-    assert main(["video", str(source), str(target), "--quiet", "--scale", "0.25"]) == 0
+    assert main(["video", str(source), str(target), "--quiet", "--stroke-size", "4"]) == 0
     got = _streams(target)
     assert got["frames"] == 132 and got["fps"] == 25
     assert [(codec, channels) for codec, channels, _ in got["audio"]] == [("aac", 6)]

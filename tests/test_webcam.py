@@ -66,7 +66,7 @@ class FakeEngine:
     def __init__(self, *, seconds: float = 0.0, error: Exception | None = None):
         self.seconds, self.error = seconds, error
 
-    def stylize(self, frame: np.ndarray, style: str | None = None) -> np.ndarray:
+    def stylize(self, frame: np.ndarray, style: str | None = None, **_: object) -> np.ndarray:
         if self.error:
             raise self.error
         time.sleep(self.seconds)
@@ -346,21 +346,21 @@ def test_recording_still_on_at_quit_is_kept(tmp_path: Path) -> None:
     assert all_recorded([s.image for s in display.shown_after(1)[2:]], recorded(result.recordings[0]))
 
 
-def test_cpu_work_resolution_paints_a_smaller_frame(engine) -> None:
-    frame = scene(0, 320, 240)
-    small = cv2.resize(frame, (80, 60), interpolation=cv2.INTER_AREA)
-    painted = cv2.resize(engine.stylize(small, style="tiny_a"), (320, 240), interpolation=cv2.INTER_LINEAR)
-    out = core.stylize_within(engine, frame, "tiny_a", work_pixels=80 * 60)
-    assert close_to(out, painted)
-    assert np.abs(out.astype(np.int16) - frame).mean() > 20
+def test_stroke_keys_make_strokes_bigger_and_smaller_within_the_range() -> None:
+    view = View(look=Look(0, stroke=1.0))
+    bigger = step(view, HOTKEYS[ord("]")], 3)
+    assert bigger.look.stroke == 1.25
+    assert step(bigger, HOTKEYS[ord("[")], 3).look.stroke == 1.0
+    assert step(View(look=Look(0, stroke=4.0)), HOTKEYS[ord("]")], 3).look.stroke == 4.0
+    assert step(View(look=Look(0, stroke=0.25)), HOTKEYS[ord("[")], 3).look.stroke == 0.25
 
 
-def test_window_at_a_reduced_working_size_shows_painted_frames(engine) -> None:
+def test_window_paints_at_the_stroke_size(engine) -> None:
     display = ScriptedDisplay(keys=["q"], every=3)
-    live(FakeCamera(fps=60), engine, display, work_pixels=SIZE[0] * SIZE[1] // 4)
+    live(FakeCamera(fps=60), engine, display, stroke=2.0)
     for shown in display.shown_after(0):
-        small = cv2.resize(shown.original, (SIZE[0] // 2, SIZE[1] // 2), interpolation=cv2.INTER_AREA)
-        assert close_to(shown.image, cv2.resize(engine.stylize(small, style="tiny_a"), SIZE))
+        assert close_to(shown.image, engine.stylize(shown.original, style="tiny_a", stroke=2.0))
+        assert not close_to(shown.image, engine.stylize(shown.original, style="tiny_a", stroke=1.0))
         assert np.abs(shown.image.astype(np.int16) - shown.original).mean() > 20
 
 

@@ -39,7 +39,8 @@ def cmd_batch(args: argparse.Namespace, *, progress: bool) -> int:
     jobs = find_videos(args.inputs, args.out)
     paint = PaintSettings(
         styles=(find_style(args.style) if args.style else default_style(),),
-        engine=EngineConfig(device=args.device, precision=args.precision, scale=args.scale, threads=args.threads),
+        engine=EngineConfig(device=args.device, precision=args.precision, stroke=args.stroke_size,
+                            threads=args.threads),
         batch_size=args.batch, preserve_colors=args.preserve_colors, encoder=args.encoder,
         stabilize=StabilizerConfig(strength=args.stabilize_strength) if args.stabilize else None)
     cluster = None

@@ -29,6 +29,7 @@ from rtstyle.serve.errors import ApiError, Busy, one_line
 from rtstyle.serve.settings import ServeSettings
 from rtstyle.serve.store import FINISHED, Job, JobStore
 from rtstyle.serve.worker import Worker
+from rtstyle.strokes import Refine
 from rtstyle.temporal import Stabilizer
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,14 @@ class TrainInput:
 class _QueuedEngine:
     """What :func:`stylize_video` needs of an engine, with inference done by the worker thread."""
 
-    def __init__(self, worker: Worker, style: str, cancel: threading.Event):
+    def __init__(self, worker: Worker, style: str, cancel: threading.Event, stroke: float | None = None):
         self.provider = worker.engine.provider
-        self._worker, self._style, self._cancel = worker, style, cancel
+        self._worker, self._style, self._cancel, self._stroke = worker, style, cancel, stroke
 
-    def stylize(self, frames: np.ndarray) -> np.ndarray:
+    def stylize(self, frames: np.ndarray, *, refine: Refine | None = None) -> np.ndarray:
         if self._cancel.is_set():
             raise JobCancelled
-        return self._worker.frames(frames, self._style).result()
+        return self._worker.frames(frames, self._style, self._stroke, refine).result()
 
 
 class JobRunner:
@@ -98,8 +99,8 @@ class JobRunner:
         job = self.store.add(kind=kind, style=style, name=name, frames_total=frames_total)
         return job, self.folder(job.id)
 
-    def start_video(self, job: Job, source: Path) -> None:
-        self._start(job, lambda cancel: self._video(job, source, cancel))
+    def start_video(self, job: Job, source: Path, stroke: float | None = None) -> None:
+        self._start(job, lambda cancel: self._video(job, source, cancel, stroke))
 
     def start_optimize(self, job: Job, work: OptimizeInput, vgg_weights: Path | None) -> None:
         self._start(job, lambda cancel: self._optimize(job, work, vgg_weights, cancel))
@@ -181,7 +182,7 @@ class JobRunner:
             self._cancel.pop(job.id, None)
         log.info("job %s (%s): %s", job.id, job.kind, outcome["state"])
 
-    def _video(self, job: Job, source: Path, cancel: threading.Event) -> tuple[str, int]:
+    def _video(self, job: Job, source: Path, cancel: threading.Event, stroke: float | None) -> tuple[str, int]:
         target = source.with_name("result.mp4")
         started, done = time.monotonic(), 0
 
@@ -192,7 +193,8 @@ class JobRunner:
             if cancel.is_set():
                 raise JobCancelled
 
-        stylize_video(source, target, _QueuedEngine(self.worker, job.style or "", cancel), stabilizer=Stabilizer(),
+        stylize_video(source, target, _QueuedEngine(self.worker, job.style or "", cancel, stroke),
+                      stabilizer=Stabilizer(),
                       progress=False, on_frames=written)
         source.unlink(missing_ok=True)
         return target.name, done

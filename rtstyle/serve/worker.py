@@ -27,6 +27,7 @@ import numpy as np
 
 from rtstyle.live import Captured, Feed, StyleEngine
 from rtstyle.serve.errors import Busy
+from rtstyle.strokes import Refine
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,13 @@ LIVE_TURNS = 3  # live frames painted in a row while a video batch waits, before
 class _Work:
     frames: np.ndarray  # uint8 BGR N×H×W×3
     style: str
+    stroke: float | None = None  # stroke size (rtstyle.strokes); None: the style's own
+    refine: Refine | None = None  # a video job's colours and stabilizer, at the working size
     future: Future[np.ndarray] = field(default_factory=Future)
 
     @property
-    def key(self) -> tuple[str, tuple[int, ...]]:
-        return self.style, self.frames.shape[1:]
+    def key(self) -> tuple[str, float | None, tuple[int, ...]]:
+        return self.style, self.stroke, self.frames.shape[1:]
 
 
 class Worker:
@@ -83,17 +86,18 @@ class Worker:
             self._changed.notify_all()
         self._thread.join(timeout=10)
 
-    def photo(self, image: np.ndarray, style: str) -> Future[np.ndarray]:
+    def photo(self, image: np.ndarray, style: str, stroke: float | None = None) -> Future[np.ndarray]:
         """Stylize one uint8 BGR H×W×3 picture ahead of any video work."""
         with self._changed:
             if len(self._photos) >= self.queue_size:
                 raise Busy(f"{len(self._photos)} pictures are waiting for the engine; try again in a few seconds")
-            return self._add(self._photos, _Work(image[None], style))
+            return self._add(self._photos, _Work(image[None], style, stroke))
 
-    def frames(self, batch: np.ndarray, style: str) -> Future[np.ndarray]:
+    def frames(self, batch: np.ndarray, style: str, stroke: float | None = None, refine: Refine | None = None
+               ) -> Future[np.ndarray]:
         """Stylize a video job's N×H×W×3 batch when no photo is waiting."""
         with self._changed:
-            return self._add(self._batches, _Work(batch, style))
+            return self._add(self._batches, _Work(batch, style, stroke, refine))
 
     def add_feed(self, feed: Feed) -> None:
         """Paint ``feed``'s newest frame whenever it has one (until :meth:`remove_feed`)."""
@@ -179,7 +183,7 @@ class Worker:
             return
         try:
             frames = live[0].frames if len(live) == 1 else np.concatenate([w.frames for w in live])
-            out = self.engine.stylize(frames, style=live[0].style)
+            out = self.engine.stylize(frames, style=live[0].style, stroke=live[0].stroke, refine=live[0].refine)
             self.calls += 1
         except BaseException as exc:  # handed to whoever waits on the future
             for work in live:

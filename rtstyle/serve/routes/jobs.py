@@ -30,6 +30,7 @@ from rtstyle.serve.routes.deps import StudioDep
 from rtstyle.serve.settings import ServeSettings
 from rtstyle.serve.state import Studio
 from rtstyle.serve.store import FINISHED, Job
+from rtstyle.strokes import STROKE_HELP, check_stroke
 from rtstyle.video import VideoReader
 
 router = APIRouter()
@@ -47,9 +48,11 @@ _VIDEO_MAGIC = re.compile(rb"^(....ftyp|\x1a\x45\xdf\xa3|RIFF....AVI|\x00\x00\x0
 async def create_video_job(studio: StudioDep,
                            video: Annotated[UploadFile, File(description="MP4, MOV, MKV, WebM or AVI")],
                            style: Annotated[str | None, Form(description="a painting (default: starry_night)")] = None,
+                           stroke_size: Annotated[float | None, Form(description=STROKE_HELP)] = None,
                            ) -> JSONResponse:
     """Stylize every frame, keeping frame rate and audio; the result is an H.264 MP4."""
     painting = studio.painting(style)
+    stroke = check_stroke(stroke_size) if stroke_size is not None else None
     incoming = studio.settings.jobs_dir / f".upload-{uuid.uuid4().hex}"
     incoming.mkdir(parents=True)
     try:
@@ -62,7 +65,7 @@ async def create_video_job(studio: StudioDep,
         shutil.rmtree(incoming, ignore_errors=True)
         raise
     incoming.rename(folder)
-    studio.runner.start_video(job, folder / source.name)
+    studio.runner.start_video(job, folder / source.name, stroke)
     return JSONResponse(job.public(), status_code=202)
 
 

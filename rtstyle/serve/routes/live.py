@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import time
+from dataclasses import replace
 from fractions import Fraction
 
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
@@ -34,6 +35,7 @@ from rtstyle.serve import playout
 from rtstyle.serve.errors import ApiError
 from rtstyle.serve.routes.deps import StudioDep
 from rtstyle.serve.state import Studio
+from rtstyle.strokes import check_stroke
 from rtstyle.video import bgr_image, yuv_frame
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ STALL_SECONDS = 10.0  # a camera track silent this long is a tab that went away 
 STATS_SECONDS = 0.5
 TIME_BASE = Fraction(1, 90000)  # the RTP video clock
 LOOK_COMMANDS = {Action.NEXT_STYLE, Action.PREV_STYLE, Action.TOGGLE_ORIGINAL, Action.COMPARE, Action.STRONGER,
-                 Action.WEAKER}  # snapshot and HUD are the page's own business
+                 Action.WEAKER, Action.BIGGER_STROKES, Action.SMALLER_STROKES}  # snapshot, HUD: the page's business
 KEYS = {"ArrowLeft": KEY_LEFT[0], "ArrowRight": KEY_RIGHT[0]}
 
 
@@ -135,11 +137,25 @@ class Session:
         if kind == "ping":
             self._send({"type": "pong", "t": data.get("t")})
             return
+        if kind == "stroke":
+            self._set_stroke(data.get("size"))
+            return
         command = self._command(data)
         if command is not None:
             self.view = step(self.view, command, len(self.studio.engine.style_names))
             self.feed.look = self.view.look
             self._send(self._look())
+
+    def _set_stroke(self, size: object) -> None:
+        """``{"type": "stroke", "size": 1.5}``: the stroke size (rtstyle.strokes); null: the style's own."""
+        try:
+            stroke = None if size is None else check_stroke(float(size))  # type: ignore[arg-type]
+        except (TypeError, ValueError, InputError) as exc:
+            self._send({"type": "error", "message": f"stroke size: {exc}"})
+            return
+        self.view = replace(self.view, look=replace(self.view.look, stroke=stroke))
+        self.feed.look = self.view.look
+        self._send(self._look())
 
     def _command(self, data: dict[str, object]) -> Command | None:
         if data["type"] == "style":
@@ -158,7 +174,8 @@ class Session:
         look = self.view.look
         painting = self.studio.painting(self.studio.engine.style_names[look.style])
         return {"type": "look", "style": painting.name, "index": look.style, "mode": look.mode.value,
-                "strength": look.strength}
+                "strength": look.strength,
+                "stroke_size": self.studio.engine.stroke_size(self.studio.engine.style_names[look.style], look.stroke)}
 
     def _send(self, message: dict[str, object]) -> None:
         if self.channel is not None and self.channel.readyState == "open":

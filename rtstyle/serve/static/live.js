@@ -15,7 +15,7 @@ const CAMERA_FPS = 30;
 // here and decoded there for nothing, on the same CPU that paints (see capFrameRate).
 const SEND_HEADROOM = 1.5;
 const KEYS = new Set(["1", "2", "3", "4", "5", "6", "7", "8", "9", "n", "N", "p", "P", "ArrowLeft", "ArrowRight",
-  " ", "c", "C", "+", "=", "-", "k", "K"]);
+  " ", "c", "C", "+", "=", "-", "k", "K", "[", "]"]);
 
 const $ = (id) => document.getElementById(id);
 let session = null;
@@ -219,7 +219,8 @@ function showHud(s) {
   output.dataset.sendFps = s.sendFps;
   if (s.look) output.dataset.style = s.look.style;
   const look = s.look ? [s.look.style, s.look.mode === "stylized" ? "" : s.look.mode,
-    s.look.strength < 1 && s.look.mode !== "original" ? `strength ${Math.round(s.look.strength * 100)}%` : ""]
+    s.look.strength < 1 && s.look.mode !== "original" ? `strength ${Math.round(s.look.strength * 100)}%` : "",
+    s.look.stroke_size && s.look.stroke_size !== 1 ? `strokes ${Number(s.look.stroke_size.toFixed(2))}×` : ""]
     .filter(Boolean).join(" · ") : "";
   $("live-look").textContent = look;
   $("live-stats").textContent = `${s.fps.toFixed(1)} fps · ${s.inferMs.toFixed(0)} ms inference · `

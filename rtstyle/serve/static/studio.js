@@ -186,12 +186,17 @@ function selectStyle(name, { repaint = true } = {}) {
 
 // ---- photos
 
+// The stroke-size slider is logarithmic: -2…2 → 0.25×…4× (rtstyle.strokes).
+const strokeSize = () => Math.round(2 ** Number($("stroke-size").value) * 1000) / 1000;
+const formatStroke = (size) => `${Number(size.toFixed(2))}×`;
+
 const paintQueue = limiter(PARALLEL_PHOTOS);
 
 function paintSettings() {
   return {
     style: state.style,
     strength: Number($("strength").value) / 100,
+    strokeSize: strokeSize(),
     preserveColors: $("preserve-colors").checked,
   };
 }
@@ -202,6 +207,7 @@ async function stylize(file, settings, signal) {
   form.append("style", settings.style);
   form.append("strength", String(settings.strength));
   form.append("preserve_colors", String(settings.preserveColors));
+  form.append("stroke_size", String(settings.strokeSize));
   for (let attempt = 0; ; attempt += 1) {
     try {
       return await request("POST", "/api/stylize", { form, as: "blob", signal, timeout: STYLIZE_TIMEOUT_MS });
@@ -274,6 +280,7 @@ class PhotoCard {
     const details = [title];
     if (settings.strength < 1) details.push(`${Math.round(settings.strength * 100)}%`);
     if (settings.preserveColors) details.push("photo's colours");
+    if (settings.strokeSize !== 1) details.push(`strokes ${formatStroke(settings.strokeSize)}`);
     this.q(".card-style").textContent = details.join(" · ");
     const download = this.q("a.download");
     download.href = this.painted;
@@ -492,6 +499,7 @@ function sendVideos(files) {
     const form = new FormData();
     form.append("video", file);
     form.append("style", state.style);
+    form.append("stroke_size", String(strokeSize()));
     startJob("/api/jobs", form, { name: file.name, kind: "video", errorLine: "video-error" });
   }
 }
@@ -621,6 +629,10 @@ function wire() {
   });
   $("strength").addEventListener("input", (e) => {
     $("strength-value").textContent = `${e.target.value}%`;
+    repaintSoon();
+  });
+  $("stroke-size").addEventListener("input", () => {
+    $("stroke-size-value").textContent = formatStroke(strokeSize());
     repaintSoon();
   });
   $("preserve-colors").addEventListener("change", repaintSoon);
