@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import ctypes
 import resource
 
 import cv2
@@ -121,16 +121,19 @@ def test_no_band_along_the_borders(shipped: Engine, side: str) -> None:
 
 
 def _rss_mib() -> float:
+    """Resident memory after the C heap gives its free pages back (what a long-running server keeps)."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def test_memory_stays_bounded_whatever_the_frame_sizes(shipped: Engine) -> None:
+    # Painted at their own sizes, onnxruntime's arena kept the largest working set it had seen: after a
+    # 4K frame, a larger one later grew the process by another 110 MB. At the working size it stays put.
     rng = np.random.default_rng(2)
     shipped.stylize(scene(0, 3840, 2160), SHIPPED)
     after_the_first_big_one = _rss_mib()
     for _ in range(12):
-        h, w = (int(x) for x in rng.integers(200, 3000, 2))
+        h, w = (int(x) for x in rng.integers(200, 4000, 2))
         shipped.stylize(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), SHIPPED)
-    assert _rss_mib() < after_the_first_big_one * 1.10 + 64
-    assert math.isfinite(after_the_first_big_one)
+    assert _rss_mib() - after_the_first_big_one < 32
