@@ -17,10 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from export.data import list_images, split_holdout
 from rtstyle.engine import Engine, EngineConfig
 from rtstyle.errors import InputError, OutputError, RtstyleError
 from rtstyle.models import StyleInfo
+from rtstyle.training.data import list_images, split_holdout
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONTENT = REPO.parent / "shared" / "data" / "content"
@@ -120,7 +120,7 @@ def _ascii(text: str) -> str:
 
 
 def held_out_photos(folder: Path, count: int, every: int = 50) -> list[np.ndarray]:
-    """The first ``count`` held-out photos of a training folder (export/data.py's split), BGR."""
+    """The first ``count`` held-out photos of a training folder (rtstyle/training/data.py's split), BGR."""
     _, held = split_holdout(list_images(folder), every)
     photos = [cv2.imread(str(f), cv2.IMREAD_COLOR) for f in held[:count]]
     return [p for p in photos if p is not None]

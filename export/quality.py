@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from export.data import list_images, load_rgb, split_holdout, to_tensor
-from export.losses import content_distance, gram_matrix, style_distance
-from export.optimize import OptimizeConfig, load_vgg, optimize
-from export.vgg import VGGFeatures
 from rtstyle.engine import Engine, EngineConfig
 from rtstyle.errors import InputError, RtstyleError
 from rtstyle.models import StyleInfo
+from rtstyle.training.data import list_images, load_rgb, split_holdout, to_tensor
+from rtstyle.training.losses import content_distance, gram_matrix, style_distance
+from rtstyle.training.optimize import OptimizeConfig, load_vgg, optimize
+from rtstyle.training.vgg import VGGFeatures
 
 TARGET_RATIO = 2.0
 REPORT_LAYER = "relu3_3"  # the issue's content measure, whatever layer a model was trained with
@@ -76,7 +76,7 @@ class Comparison:
 
 @dataclass(frozen=True, kw_only=True)
 class Training:
-    """What a model's ``training`` metadata says about its loss (see export/train.py)."""
+    """What a model's ``training`` metadata says about its loss (see rtstyle/training/train.py)."""
 
     style: Path
     content_dir: Path

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rtstyle import __version__
 from rtstyle.engine import DEVICES
-from rtstyle.errors import InputError, RtstyleError
+from rtstyle.errors import InputError, RtstyleError, reporting_errors
 from rtstyle.models import installed_styles
 from rtstyle.options import engine_options, make_engine
 from rtstyle.temporal import Stabilizer, StabilizerConfig
@@ -144,22 +144,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(settings, host=args.host, port=args.port, open_browser=args.open)
 
 
-def _torch_command(module: str) -> Callable[[argparse.Namespace], int]:
+def _torch_command(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        try:
-            entry = __import__(module, fromlist=["main"])
-        except ModuleNotFoundError as exc:
-            hint = "pip install 'rtstyle[train]'"
-            raise RtstyleError(f"this command needs PyTorch ({exc.name} is missing): {hint}") from exc
-        return int(entry.main(args.rest))
+        from rtstyle.training import run_command
+
+        return run_command(name, args.rest)
     return run
 
 
-# Commands with their own parser in export/: every argument after the command name is theirs.
-TORCH_COMMANDS = {"train": ("export.train", "train a new style (needs PyTorch)"),
-                  "optimize": ("export.optimize", "Gatys et al. optimisation of one still (needs PyTorch)"),
-                  "convert": ("export.convert", "turn a fast_neural_style .pth into ONNX, or re-export an "
-                              "rtstyle .onnx (needs PyTorch)")}
+def _torch_commands() -> dict[str, str]:
+    """The commands whose arguments the torch side parses (every word after the name), with their help."""
+    from rtstyle.training import COMMANDS
+
+    return {name: text for name, (_, text) in COMMANDS.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,9 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_webcam_parser(sub)
 
-    for name, (module, text) in TORCH_COMMANDS.items():
+    for name, text in _torch_commands().items():
         p = sub.add_parser(name, help=text, add_help=False)
-        p.set_defaults(run=_torch_command(module))
+        p.set_defaults(run=_torch_command(name))
     return parser
 
 
@@ -235,25 +232,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # so they are split off here. The options before the command name are flags without values,
     # so the command is the first word that is not an option.
     command = next((i for i, token in enumerate(argv) if not token.startswith("-")), None)
-    if command is not None and argv[command] in TORCH_COMMANDS:
+    if command is not None and argv[command] in _torch_commands():
         args = build_parser().parse_args(argv[:command + 1])
         args.rest = argv[command + 1:]
     else:
         args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     return reporting_errors(lambda: args.run(args))
-
-
-def reporting_errors(command: Callable[[], int]) -> int:
-    """Run ``command``; an :class:`RtstyleError` or Ctrl-C becomes one line on stderr and an exit code."""
-    try:
-        return command()
-    except RtstyleError as exc:
-        print(f"rtstyle: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("rtstyle: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

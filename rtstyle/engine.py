@@ -1,6 +1,6 @@
 """The inference engine: onnxruntime sessions for one or more styles.
 
-Tensor contract (the same for every style model, see ``export/onnx_export.py``):
+Tensor contract (the same for every style model, see ``rtstyle/training/onnx_export.py``):
 
 * ``Engine.stylize`` takes uint8 BGR frames, N×H×W×3 (or one H×W×3 frame), any H and W,
   OpenCV's own layout, and returns uint8 BGR frames of exactly the same shape.

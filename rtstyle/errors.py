@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 
 class RtstyleError(Exception):
     """Base of every error rtstyle raises on purpose."""
@@ -37,3 +40,18 @@ class ProviderError(RtstyleError):
     """An execution provider that was asked for cannot run here."""
 
     exit_code = 5
+
+
+def reporting_errors(command: Callable[[], int]) -> int:
+    """Run a command; an :class:`RtstyleError` or Ctrl-C becomes one line on stderr and its exit code.
+
+    For the entry points (``rtstyle``, ``python -m rtstyle.training.optimize``) only, never the library.
+    """
+    try:
+        return command()
+    except RtstyleError as exc:
+        print(f"rtstyle: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("rtstyle: interrupted", file=sys.stderr)
+        return 130

@@ -223,8 +223,8 @@ def test_a_token_is_asked_for_once_kept_and_sent(tiny_model_dir: Path, browser: 
 def test_your_painting_becomes_a_live_style_in_the_gallery(tiny_model_dir: Path, browser: webdriver.Chrome,
                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torch = pytest.importorskip("torch")
-    from export import schedule
-    from export.vgg import VGGFeatures
+    from rtstyle.training import schedule
+    from rtstyle.training.vgg import VGGFeatures
 
     monkeypatch.setattr(schedule, "FULL_STEPS", 1)  # the page asks for the default schedule: one step each here
     monkeypatch.setattr(schedule, "FAST_STEPS", 1)

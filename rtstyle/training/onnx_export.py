@@ -19,8 +19,8 @@ import onnx
 import torch
 from torch import nn
 
-from export.transformer_net import FramesModel, variant_of, version_of
 from rtstyle.precision import to_fp16
+from rtstyle.training.transformer_net import FramesModel, variant_of, version_of
 
 OPSET = 17
 INPUT_NAME = "frames"
@@ -64,7 +64,7 @@ def _trace(net: nn.Module) -> onnx.ModelProto:
             opset_version=OPSET, dynamo=False,
             # A v2 network computes its exported weights from its parameters (FastTransformerNetV2.frames):
             # left unfolded, the parameters stay in the file under their own names, so the network can
-            # be read back (export.convert); onnxruntime folds them when it loads the graph.
+            # be read back (rtstyle.training.convert); onnxruntime folds them when it loads the graph.
             do_constant_folding=version_of(net) == 1,
         )
     model = onnx.load_from_string(stream.getvalue())
