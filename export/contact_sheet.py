@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import unicodedata
 from pathlib import Path
@@ -18,7 +17,8 @@ import cv2
 import numpy as np
 
 from rtstyle.engine import Engine, EngineConfig
-from rtstyle.errors import InputError, OutputError, RtstyleError
+from rtstyle.errors import InputError, RtstyleError
+from rtstyle.images import write_image
 from rtstyle.models import StyleInfo
 from rtstyle.training.data import list_images, split_holdout
 
@@ -158,13 +158,7 @@ def write_sheet(args: argparse.Namespace) -> Path:
     sheet = contact_sheet(photos, styles, width=args.width)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    ok, data = cv2.imencode(out.suffix or ".png", sheet)
-    if not ok:
-        raise OutputError(f"cannot encode {out.suffix!r} images: {out}")
-    partial = out.with_name(f".{out.name}.partial")
-    partial.write_bytes(data.tobytes())
-    os.replace(partial, out)
-    return out
+    return write_image(out, sheet)
 
 
 if __name__ == "__main__":

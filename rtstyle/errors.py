@@ -42,6 +42,12 @@ class ProviderError(RtstyleError):
     exit_code = 5
 
 
+def first_line(exc: BaseException) -> str:
+    """``Class: first line of the message`` (blank lines skipped), for wrapping a library's error in one line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{exc.__class__.__name__}: {lines[0]}" if lines else exc.__class__.__name__
+
+
 def reporting_errors(command: Callable[[], int]) -> int:
     """Run a command; an :class:`RtstyleError` or Ctrl-C becomes one line on stderr and its exit code.
 

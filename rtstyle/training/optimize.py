@@ -13,7 +13,6 @@ are scored by the same numbers.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from rtstyle.errors import InputError, OutputError, reporting_errors
+from rtstyle.images import write_image
 from rtstyle.training import OptimizeRequest
 from rtstyle.training.data import to_tensor
 from rtstyle.training.losses import content_distance, gram_matrix, style_distance
@@ -244,12 +244,7 @@ def read_rgb(path: str | Path, *, long_side: int) -> np.ndarray:
 
 def write_rgb(path: Path, rgb: np.ndarray) -> None:
     """Encode by ``path``'s suffix and write atomically, so a failed run leaves no file."""
-    ok, data = cv2.imencode(path.suffix, np.ascontiguousarray(rgb[..., ::-1]))
-    if not ok:
-        raise OutputError(f"cannot encode {path.suffix!r} images: {path}")
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data.tobytes())
-    os.replace(partial, path)
+    write_image(path, rgb[..., ::-1])
 
 
 def build_parser() -> argparse.ArgumentParser:

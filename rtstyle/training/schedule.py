@@ -31,9 +31,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from export.thumbnail import write_thumbnail
 from rtstyle.errors import InputError, RtstyleError
-from rtstyle.models import StyleInfo, find_style, install_dir, installed_styles, user_data_dir
+from rtstyle.images import write_thumbnail
+from rtstyle.models import StyleInfo, find_style, install_dir, installed_styles, thumbnail_path, user_data_dir
 from rtstyle.training import FAST_STEPS, FULL_STEPS, TrainRequest
 from rtstyle.training.data import load_rgb, to_tensor
 from rtstyle.training.losses import gram_matrix, style_distance
@@ -72,7 +72,7 @@ def nearest_paintings(painting: str | Path, vgg: VGGFeatures, *, exclude: str = 
     target = [gram_matrix(f) for f in features(painting)]
     scored = []
     for style in installed_styles():
-        thumbnail = style.path.with_name(f"{style.base}.jpg")
+        thumbnail = style.thumbnail
         if style.variant == "full" and style.base != exclude and thumbnail.is_file():
             with torch.no_grad():
                 distance = style_distance(features(thumbnail), target).item()
@@ -217,7 +217,7 @@ def run(stages: list[Stage], vgg: VGGFeatures, images: list[np.ndarray], *, resu
             trainer = train(stage.config, resume=resume, vgg=vgg, bar=bar, on_step=step, images=images)
             written.append(Path(stage.config.export_dir or ".") / f"{trainer.config.name}.onnx")
     first = stages[0].config
-    write_thumbnail(first.style, Path(first.export_dir or ".") / f"{dict(first.metadata)['base_style']}.jpg")
+    write_thumbnail(first.style, thumbnail_path(Path(first.export_dir or "."), dict(first.metadata)["base_style"]))
     return written
 
 
