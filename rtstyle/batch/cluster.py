@@ -27,8 +27,15 @@ from typing import Any
 from tqdm import tqdm
 
 from rtstyle.batch.chunks import ChunkJob, join_chunks, paint_chunk
-from rtstyle.batch.plan import PaintSettings, VideoJob, VideoPlan, header_frames, plan_video
-from rtstyle.batch.run import ClusterSettings, VideoResult
+from rtstyle.batch.plan import (
+    ClusterSettings,
+    PaintSettings,
+    VideoJob,
+    VideoPlan,
+    VideoResult,
+    header_frames,
+    plan_video,
+)
 from rtstyle.engine import Engine
 from rtstyle.errors import InputError, RtstyleError, first_line
 from rtstyle.video import pick_encoder
