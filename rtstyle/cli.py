@@ -110,17 +110,26 @@ def cmd_styles(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Stylize a built-in synthetic clip (with sound): needs no camera, download or data."""
+    """Stylize a built-in synthetic clip (with sound): needs no camera, download or data.
+
+    Without ``--style``, the default painting's network that ``--variant auto`` picks: the fast one on a CPU."""
+    from rtstyle.engine import auto_variant
+    from rtstyle.models import default_style, pick_variant
     from rtstyle.pipeline import stylize_video
     from rtstyle.synthetic import write_clip
 
-    engine = make_engine(args)
+    if args.style:
+        engine = make_engine(args)
+    else:
+        base = default_style().base
+        [network] = pick_variant([s for s in installed_styles() if s.base == base], auto_variant(args.device))
+        engine = make_engine(args, [str(network.path)])
     with tempfile.TemporaryDirectory() as tmp:
         clip = write_clip(Path(tmp) / "demo-input.mp4", width=640, height=360, fps=25, frames=75)
         result = stylize_video(clip, args.output, engine, stabilizer=Stabilizer(),
                                progress=_show_progress(args))
     print(f"wrote {args.output}: {result.frames} frames of a synthetic scene in {engine.style} "
-          f"({result.fps:.1f} fps on {engine.provider})")
+          f"at {result.fps:.1f} fps on {engine.provider}")
     return 0
 
 

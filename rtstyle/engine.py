@@ -237,6 +237,11 @@ def likely_cpu(device: str) -> bool:
     return device == "cpu" or (device == "auto" and not nvidia_driver_present())
 
 
+def auto_variant(device: str) -> str:
+    """The network to run for ``--variant auto``: the fast one where inference will run on the CPU."""
+    return "fast" if likely_cpu(device) else "full"
+
+
 def nvidia_driver_present() -> bool:
     return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rtstyle.engine import Engine, EngineConfig, default_batch_size, likely_cpu
+from rtstyle.engine import Engine, EngineConfig, auto_variant, default_batch_size
 from rtstyle.errors import ModelError, StyleNotFoundError
 from rtstyle.models import StyleInfo, default_style, installed_styles, pick_variant
 from rtstyle.serve.jobs import JobRunner
@@ -68,7 +68,7 @@ class Studio:
 
     @classmethod
     def open(cls, settings: ServeSettings) -> Studio:
-        paintings = catalogue("fast" if likely_cpu(settings.device) else "full")
+        paintings = catalogue(auto_variant(settings.device))
         if not paintings:
             raise StyleNotFoundError("no styles installed: nothing to serve (set RTSTYLE_MODELS to a folder of .onnx)")
         # The event loop, the WebRTC codecs and job threads share the cores with inference: no spinning
