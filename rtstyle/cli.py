@@ -222,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, metavar="N", help="jobs that run at once (default 1)")
     p.add_argument("--queue", type=int, metavar="N", help="jobs and photos that may wait (default 16)")
     p.add_argument("--retention-hours", type=float, metavar="H", help="results are deleted after (default 24)")
-    p.add_argument("--vgg-weights", type=Path, help="VGG16 state dict for 'your painting' (optimisation)")
+    p.add_argument("--vgg-weights", type=Path, help="VGG16 state dict for 'your painting' (default: torch's hub "
+                   "cache, else $RTSTYLE_VGG16_URL or torchvision's, fetched once)")
     p.set_defaults(run=cmd_serve)
 
     from rtstyle.webcam import add_parser as add_webcam_parser

@@ -109,3 +109,16 @@ def test_a_video_job_counts_frames(clip, tiny_models: list[str], tmp_path: Path)
         job = _wait(client, r.json()["id"], ("done", "failed"))
     assert job["progress"]["unit"] == "frames" and job["frames_done"] == job["progress"]["done"] == 6
     assert "steps_done" not in job
+
+
+@pytest.mark.parametrize("command", ["train", "optimize", "convert"])
+def test_without_torch_each_torch_command_names_the_extra(command: str) -> None:
+    import subprocess
+    import sys
+
+    script = ("import sys; sys.modules['torch'] = None  # as if it were not installed\n"
+              f"from rtstyle.cli import main; sys.exit(main([{command!r}, 'a', 'b', 'c']))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr == "rtstyle: error: this needs PyTorch (torch is missing): pip install 'rtstyle[train]'\n"
