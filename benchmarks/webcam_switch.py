@@ -88,8 +88,8 @@ def style_paths(folder: Path, variant: str) -> list[str]:
         return [str(s.path) for s in styles[:3]]
     import torch
 
-    from export.onnx_export import export_onnx
-    from export.transformer_net import network_for
+    from rtstyle.training.onnx_export import export_onnx
+    from rtstyle.training.transformer_net import network_for
 
     paths = []
     for seed in range(2):

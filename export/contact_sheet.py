@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import unicodedata
 from pathlib import Path
@@ -17,10 +16,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from export.data import list_images, split_holdout
 from rtstyle.engine import Engine, EngineConfig
-from rtstyle.errors import InputError, OutputError, RtstyleError
+from rtstyle.errors import InputError, RtstyleError
+from rtstyle.images import write_image
 from rtstyle.models import StyleInfo
+from rtstyle.training.data import list_images, split_holdout
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONTENT = REPO.parent / "shared" / "data" / "content"
@@ -120,7 +120,7 @@ def _ascii(text: str) -> str:
 
 
 def held_out_photos(folder: Path, count: int, every: int = 50) -> list[np.ndarray]:
-    """The first ``count`` held-out photos of a training folder (export/data.py's split), BGR."""
+    """The first ``count`` held-out photos of a training folder (rtstyle/training/data.py's split), BGR."""
     _, held = split_holdout(list_images(folder), every)
     photos = [cv2.imread(str(f), cv2.IMREAD_COLOR) for f in held[:count]]
     return [p for p in photos if p is not None]
@@ -158,13 +158,7 @@ def write_sheet(args: argparse.Namespace) -> Path:
     sheet = contact_sheet(photos, styles, width=args.width)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    ok, data = cv2.imencode(out.suffix or ".png", sheet)
-    if not ok:
-        raise OutputError(f"cannot encode {out.suffix!r} images: {out}")
-    partial = out.with_name(f".{out.name}.partial")
-    partial.write_bytes(data.tobytes())
-    os.replace(partial, out)
-    return out
+    return write_image(out, sheet)
 
 
 if __name__ == "__main__":

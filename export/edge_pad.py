@@ -14,7 +14,6 @@ at most ``--tolerance`` levels as the model's ``edge_pad`` metadata, which the e
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from rtstyle.engine import Engine, EngineConfig, _pad
 from rtstyle.errors import InputError
 from rtstyle.models import StyleInfo
 from rtstyle.strokes import shrink
+from rtstyle.training.onnx_export import save_model
 
 MARGINS = (0, 8, 16, 24, 32, 40)
 REFERENCE_MARGIN = 64
@@ -53,14 +53,12 @@ def measure(path: Path, photos: np.ndarray) -> dict[int, float]:
 
 
 def write_metadata(path: Path, **values: str) -> None:
-    """Set metadata keys of the model at ``path`` in place (atomically)."""
+    """Set metadata keys of the model at ``path`` in place."""
     model = onnx.load(str(path))
     props = {p.key: p.value for p in model.metadata_props}
     props.update(values)
     onnx.helper.set_model_props(model, props)
-    partial = path.with_name(f".{path.name}.partial")
-    onnx.save(model, str(partial))
-    os.replace(partial, path)
+    save_model(model, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from export.data import list_images, load_rgb, split_holdout, to_tensor
-from export.losses import content_distance, gram_matrix, style_distance
-from export.optimize import OptimizeConfig, load_vgg, optimize
-from export.vgg import VGGFeatures
 from rtstyle.engine import Engine, EngineConfig
 from rtstyle.errors import InputError, RtstyleError
 from rtstyle.models import StyleInfo
+from rtstyle.training.data import list_images, load_rgb, split_holdout, to_tensor
+from rtstyle.training.losses import content_distance, gram_matrix, style_distance
+from rtstyle.training.optimize import OptimizeConfig, load_vgg, optimize
+from rtstyle.training.vgg import VGGFeatures
 
 TARGET_RATIO = 2.0
 REPORT_LAYER = "relu3_3"  # the issue's content measure, whatever layer a model was trained with
@@ -76,7 +76,7 @@ class Comparison:
 
 @dataclass(frozen=True, kw_only=True)
 class Training:
-    """What a model's ``training`` metadata says about its loss (see export/train.py)."""
+    """What a model's ``training`` metadata says about its loss (see rtstyle/training/train.py)."""
 
     style: Path
     content_dir: Path
@@ -166,7 +166,8 @@ def compare(style: StyleInfo, *, photos: int, steps: int, vgg_weights: str | Non
     vgg = vgg or load_vgg(config, extra_layers=(REPORT_LAYER,))
     pictures = held_out_photos(training, photos)
     painting = load_rgb(training.style, long_side=training.style_size)
-    stylized = Engine([style], EngineConfig(device="cpu")).stylize(np.ascontiguousarray(pictures[..., ::-1]))[..., ::-1]
+    # The network at its training resolution (paint: no working size), as it was trained to be scored.
+    stylized = Engine([style], EngineConfig(device="cpu")).paint(np.ascontiguousarray(pictures[..., ::-1]))[..., ::-1]
     optimized = optimize(pictures, painting, config=config, vgg=vgg, progress=progress).image
     return Comparison(style=style, network=score(vgg, stylized, pictures, painting, config),
                       optimized=score(vgg, optimized, pictures, painting, config),
@@ -201,7 +202,7 @@ def compare_fast(fast: StyleInfo, full: StyleInfo, *, photos: int, vgg: VGGFeatu
     pictures = held_out_photos(training, photos)
     painting = load_rgb(training.style, long_side=training.style_size)
     bgr = np.ascontiguousarray(pictures[..., ::-1])
-    scores = [score(vgg, Engine([s], EngineConfig(device="cpu")).stylize(bgr)[..., ::-1], pictures, painting, config)
+    scores = [score(vgg, Engine([s], EngineConfig(device="cpu")).paint(bgr)[..., ::-1], pictures, painting, config)
               for s in (fast, full)]
     return FastComparison(fast, full, *scores)
 

@@ -11,26 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
-import cv2
-
-from rtstyle.errors import InputError
+from rtstyle.images import write_thumbnail
 from rtstyle.models import installed_styles
-
-LONG_SIDE = 320
-
-
-def write_thumbnail(painting: str | Path, target: str | Path, *, long_side: int = LONG_SIDE) -> Path:
-    """``painting`` (any image OpenCV reads) scaled to ``long_side`` and saved as JPEG at ``target``."""
-    image = cv2.imread(str(painting), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"not an image OpenCV can read: {painting}")
-    h, w = image.shape[:2]
-    scale = min(1.0, long_side / max(h, w))
-    small = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    target = Path(target)
-    if not cv2.imwrite(str(target), small, [cv2.IMWRITE_JPEG_QUALITY, 85, cv2.IMWRITE_JPEG_OPTIMIZE, 1]):
-        raise InputError(f"cannot write {target}")
-    return target
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         painting = args.root / json.loads(style.metadata.get("training") or "{}").get("style", "")
         if painting.is_file():
-            print(write_thumbnail(painting, style.path.with_name(f"{style.base}.jpg")))
+            print(write_thumbnail(painting, style.thumbnail))
     return 0
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rtstyle import __version__
 from rtstyle.engine import DEVICES
-from rtstyle.errors import InputError, RtstyleError
+from rtstyle.errors import InputError, RtstyleError, reporting_errors
 from rtstyle.models import installed_styles
 from rtstyle.options import engine_options, make_engine
 from rtstyle.temporal import Stabilizer, StabilizerConfig
@@ -110,17 +110,26 @@ def cmd_styles(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Stylize a built-in synthetic clip (with sound): needs no camera, download or data."""
+    """Stylize a built-in synthetic clip (with sound): needs no camera, download or data.
+
+    Without ``--style``, the default painting's network that ``--variant auto`` picks: the fast one on a CPU."""
+    from rtstyle.engine import auto_variant
+    from rtstyle.models import default_style, pick_variant
     from rtstyle.pipeline import stylize_video
     from rtstyle.synthetic import write_clip
 
-    engine = make_engine(args)
+    if args.style:
+        engine = make_engine(args)
+    else:
+        base = default_style().base
+        [network] = pick_variant([s for s in installed_styles() if s.base == base], auto_variant(args.device))
+        engine = make_engine(args, [str(network.path)])
     with tempfile.TemporaryDirectory() as tmp:
         clip = write_clip(Path(tmp) / "demo-input.mp4", width=640, height=360, fps=25, frames=75)
         result = stylize_video(clip, args.output, engine, stabilizer=Stabilizer(),
                                progress=_show_progress(args))
     print(f"wrote {args.output}: {result.frames} frames of a synthetic scene in {engine.style} "
-          f"({result.fps:.1f} fps on {engine.provider})")
+          f"at {result.fps:.1f} fps on {engine.provider}")
     return 0
 
 
@@ -144,22 +153,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(settings, host=args.host, port=args.port, open_browser=args.open)
 
 
-def _torch_command(module: str) -> Callable[[argparse.Namespace], int]:
+def _torch_command(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        try:
-            entry = __import__(module, fromlist=["main"])
-        except ModuleNotFoundError as exc:
-            hint = "pip install 'rtstyle[train]'"
-            raise RtstyleError(f"this command needs PyTorch ({exc.name} is missing): {hint}") from exc
-        return int(entry.main(args.rest))
+        from rtstyle.training import run_command
+
+        return run_command(name, args.rest)
     return run
 
 
-# Commands with their own parser in export/: every argument after the command name is theirs.
-TORCH_COMMANDS = {"train": ("export.train", "train a new style (needs PyTorch)"),
-                  "optimize": ("export.optimize", "Gatys et al. optimisation of one still (needs PyTorch)"),
-                  "convert": ("export.convert", "turn a fast_neural_style .pth into ONNX, or re-export an "
-                              "rtstyle .onnx (needs PyTorch)")}
+def _torch_commands() -> dict[str, str]:
+    """The commands whose arguments the torch side parses (every word after the name), with their help."""
+    from rtstyle.training import COMMANDS
+
+    return {name: text for name, (_, text) in COMMANDS.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -216,16 +222,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, metavar="N", help="jobs that run at once (default 1)")
     p.add_argument("--queue", type=int, metavar="N", help="jobs and photos that may wait (default 16)")
     p.add_argument("--retention-hours", type=float, metavar="H", help="results are deleted after (default 24)")
-    p.add_argument("--vgg-weights", type=Path, help="VGG16 state dict for 'your painting' (optimisation)")
+    p.add_argument("--vgg-weights", type=Path, help="VGG16 state dict for 'your painting' (default: torch's hub "
+                   "cache, else $RTSTYLE_VGG16_URL or torchvision's, fetched once)")
     p.set_defaults(run=cmd_serve)
 
     from rtstyle.webcam import add_parser as add_webcam_parser
 
     add_webcam_parser(sub)
 
-    for name, (module, text) in TORCH_COMMANDS.items():
+    for name, text in _torch_commands().items():
         p = sub.add_parser(name, help=text, add_help=False)
-        p.set_defaults(run=_torch_command(module))
+        p.set_defaults(run=_torch_command(name))
     return parser
 
 
@@ -235,25 +242,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # so they are split off here. The options before the command name are flags without values,
     # so the command is the first word that is not an option.
     command = next((i for i, token in enumerate(argv) if not token.startswith("-")), None)
-    if command is not None and argv[command] in TORCH_COMMANDS:
+    if command is not None and argv[command] in _torch_commands():
         args = build_parser().parse_args(argv[:command + 1])
         args.rest = argv[command + 1:]
     else:
         args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     return reporting_errors(lambda: args.run(args))
-
-
-def reporting_errors(command: Callable[[], int]) -> int:
-    """Run ``command``; an :class:`RtstyleError` or Ctrl-C becomes one line on stderr and an exit code."""
-    try:
-        return command()
-    except RtstyleError as exc:
-        print(f"rtstyle: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("rtstyle: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 
 class RtstyleError(Exception):
     """Base of every error rtstyle raises on purpose."""
@@ -37,3 +40,24 @@ class ProviderError(RtstyleError):
     """An execution provider that was asked for cannot run here."""
 
     exit_code = 5
+
+
+def first_line(exc: BaseException) -> str:
+    """``Class: first line of the message`` (blank lines skipped), for wrapping a library's error in one line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{exc.__class__.__name__}: {lines[0]}" if lines else exc.__class__.__name__
+
+
+def reporting_errors(command: Callable[[], int]) -> int:
+    """Run a command; an :class:`RtstyleError` or Ctrl-C becomes one line on stderr and its exit code.
+
+    For the entry points (``rtstyle``, ``python -m rtstyle.training.optimize``) only, never the library.
+    """
+    try:
+        return command()
+    except RtstyleError as exc:
+        print(f"rtstyle: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("rtstyle: interrupted", file=sys.stderr)
+        return 130

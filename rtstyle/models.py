@@ -43,6 +43,12 @@ def install_dir() -> Path:
     return model_dirs()[0]
 
 
+def thumbnail_path(model_dir: Path, base: str) -> Path:
+    """The painting's JPEG among the networks of ``model_dir``: one per painting (``base``), for its
+    full and fast networks alike."""
+    return Path(model_dir) / f"{base}.jpg"
+
+
 @dataclass(frozen=True)
 class StyleInfo:
     """One style model file and what its metadata says about it."""
@@ -80,6 +86,11 @@ class StyleInfo:
     def base(self) -> str:
         """The painting's style name, shared by its full and fast networks."""
         return self.metadata.get("base_style") or self.name.removesuffix("_fast")
+
+    @property
+    def thumbnail(self) -> Path:
+        """Where a JPEG of the painting sits, beside its networks (it may not exist)."""
+        return thumbnail_path(self.path.parent, self.base)
 
     @classmethod
     def from_file(cls, path: str | Path) -> StyleInfo:

@@ -14,7 +14,6 @@ raised in the caller.
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
@@ -28,7 +27,9 @@ import numpy as np
 from tqdm import tqdm
 
 from rtstyle.color import finish, keep_colors
+from rtstyle.engine import default_batch_size
 from rtstyle.errors import InputError, OutputError
+from rtstyle.images import write_image
 from rtstyle.temporal import Stabilizer
 from rtstyle.video import VideoReader, VideoWriter, check_writable
 
@@ -207,7 +208,7 @@ def stylize_video(
     """
     source, target = check_paths(source, target)
     if batch_size is None:
-        batch_size = 1 if engine.provider == "CPUExecutionProvider" else 8
+        batch_size = default_batch_size(engine.provider)
     stylize = painter(engine, stabilizer, preserve_colors)
     with VideoReader(source) as reader:
         writer = VideoWriter(target, reader.info.fps, audio_from=source, encoder=encoder)
@@ -258,9 +259,4 @@ def stylize_image_file(source: Path, target: Path, engine: Engine, *, preserve_c
         raise InputError(f"not an image OpenCV can read: {source}")
     check_writable(target)
     painted = finish(image, engine.stylize(image), preserve_colors=preserve_colors)
-    ok, data = cv2.imencode(target.suffix or ".png", painted)
-    if not ok:
-        raise OutputError(f"cannot encode {target.suffix!r} images: {target}")
-    partial = target.with_name(f".{target.name}.partial")
-    partial.write_bytes(data.tobytes())
-    os.replace(partial, target)
+    write_image(target, painted)

@@ -362,11 +362,9 @@ def prepare(args: argparse.Namespace) -> tuple[FrameSource, StyleEngine, LiveSet
 
 def _variant(args: argparse.Namespace) -> str:
     """``auto``: the fast networks where inference will run on the CPU."""
-    from rtstyle.engine import likely_cpu
+    from rtstyle.engine import auto_variant
 
-    if args.variant != "auto":
-        return str(args.variant)
-    return "fast" if likely_cpu(args.device) else "full"
+    return str(args.variant) if args.variant != "auto" else auto_variant(args.device)
 
 
 def style_order(choice: str | None, variant: str = "full") -> tuple[list[str], int]:

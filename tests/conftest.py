@@ -15,8 +15,8 @@ TINY_STYLES = ("tiny_a", "tiny_b", "tiny_c")
 
 def _export_tiny(folder: Path, name: str, seed: int, precision: str = "fp16") -> Path:
     torch = pytest.importorskip("torch")
-    from export.onnx_export import export_onnx
-    from export.transformer_net import TransformerNet
+    from rtstyle.training.onnx_export import export_onnx
+    from rtstyle.training.transformer_net import TransformerNet
 
     torch.manual_seed(seed)
     net = TransformerNet(channels=(8, 16, 16), n_residual=1).eval()

@@ -10,12 +10,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from export.convert import main as convert_main  # noqa: E402
-from export.onnx_export import export_onnx  # noqa: E402
-from export.transformer_net import FramesModel, TransformerNet  # noqa: E402
 from rtstyle.engine import Engine, EngineConfig  # noqa: E402
 from rtstyle.models import StyleInfo  # noqa: E402
 from rtstyle.synthetic import scene  # noqa: E402
+from rtstyle.training.convert import main as convert_main  # noqa: E402
+from rtstyle.training.onnx_export import export_onnx  # noqa: E402
+from rtstyle.training.transformer_net import FramesModel, TransformerNet  # noqa: E402
 
 
 def _net(seed: int = 0, gain: float = 1.0) -> TransformerNet:
@@ -37,7 +37,7 @@ def _photo_batch() -> np.ndarray:
 
 
 def _run(path: Path, precision: str, frames: np.ndarray) -> np.ndarray:
-    return Engine([StyleInfo.from_file(path)], EngineConfig(device="cpu", precision=precision)).stylize(frames)
+    return Engine([StyleInfo.from_file(path)], EngineConfig(device="cpu", precision=precision)).paint(frames)
 
 
 def test_onnxruntime_matches_pytorch(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def _v2_shuffles_bytes(path: Path) -> bool:
 
 @pytest.mark.parametrize("precision", ["fp16", "fp32"])
 def test_convert_exports_an_rtstyle_model_again(tmp_path: Path, precision: str) -> None:
-    from export.transformer_net import network_for
+    from rtstyle.training.transformer_net import network_for
 
     torch.manual_seed(5)
     net = network_for("fast").eval()
@@ -154,7 +154,7 @@ def test_convert_refuses_an_onnx_that_is_not_an_rtstyle_model(tmp_path: Path) ->
 
 
 def _v2(seed: int = 3) -> torch.nn.Module:
-    from export.transformer_net import FastTransformerNetV2
+    from rtstyle.training.transformer_net import FastTransformerNetV2
 
     torch.manual_seed(seed)
     net = FastTransformerNetV2().eval()
@@ -169,8 +169,8 @@ def _v2(seed: int = 3) -> torch.nn.Module:
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_fast_v2_graph_paints_what_pytorch_paints_and_reads_back(tmp_path: Path, precision: str) -> None:
-    from export.convert import load_exported
-    from export.transformer_net import FastTransformerNetV2
+    from rtstyle.training.convert import load_exported
+    from rtstyle.training.transformer_net import FastTransformerNetV2
 
     net = _v2()
     path = export_onnx(net, tmp_path / "v2.onnx", precision=precision, metadata={"style": "v2"})
@@ -192,7 +192,7 @@ def test_fast_v2_graph_paints_what_pytorch_paints_and_reads_back(tmp_path: Path,
 
 
 def test_narrowing_a_v2_network_keeps_the_channels_that_carry_its_picture() -> None:
-    from export.transformer_net import narrow
+    from rtstyle.training.transformer_net import narrow
 
     net = _v2()
     dead = {"in1": torch.randperm(24)[:8], "in4": torch.randperm(24)[:8]}  # channels that paint nothing
@@ -209,7 +209,7 @@ def test_narrowing_a_v2_network_keeps_the_channels_that_carry_its_picture() -> N
 
 
 def test_space_to_depth_has_the_gradient_of_its_reshape() -> None:
-    from export.transformer_net import SpaceToDepth
+    from rtstyle.training.transformer_net import SpaceToDepth
 
     x = torch.randn(1, 2, 4, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(SpaceToDepth.apply, (x,))
@@ -218,7 +218,7 @@ def test_space_to_depth_has_the_gradient_of_its_reshape() -> None:
 
 
 def test_upgrade_carries_every_v1_layer_over() -> None:
-    from export.transformer_net import FastTransformerNet, SpaceToDepth, upgrade
+    from rtstyle.training.transformer_net import FastTransformerNet, SpaceToDepth, upgrade
 
     torch.manual_seed(2)
     v1 = FastTransformerNet().eval()
@@ -236,7 +236,7 @@ def test_upgrade_carries_every_v1_layer_over() -> None:
 
 
 def test_folded_middle_norms_paint_their_photo_exactly() -> None:
-    from export.transformer_net import FastTransformerNetV2, fold_first_norms
+    from rtstyle.training.transformer_net import FastTransformerNetV2, fold_first_norms
 
     torch.manual_seed(4)
     normed = FastTransformerNetV2(first_norms=True).eval()

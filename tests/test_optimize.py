@@ -16,14 +16,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from export import contact_sheet as sheet  # noqa: E402
-from export import optimize as opt  # noqa: E402
 from export import quality  # noqa: E402
-from export.data import to_tensor  # noqa: E402
-from export.onnx_export import export_onnx  # noqa: E402
-from export.train import STYLE_LAYERS  # noqa: E402
-from export.transformer_net import FastTransformerNet, TransformerNet  # noqa: E402
-from export.vgg import VGGFeatures  # noqa: E402
 from rtstyle.models import StyleInfo  # noqa: E402
+from rtstyle.training import optimize as opt  # noqa: E402
+from rtstyle.training.data import to_tensor  # noqa: E402
+from rtstyle.training.onnx_export import export_onnx  # noqa: E402
+from rtstyle.training.train import STYLE_LAYERS  # noqa: E402
+from rtstyle.training.transformer_net import FastTransformerNet, TransformerNet  # noqa: E402
+from rtstyle.training.vgg import VGGFeatures  # noqa: E402
 from tests.conftest import SHARED, needs_shared  # noqa: E402
 
 TINY_WEIGHTS = dict(content_weight=1.0, style_weight=1e6)  # balanced for a random-weight VGG
@@ -135,7 +135,8 @@ def test_bad_input_is_one_line_and_no_file(images: tuple[Path, Path], tiny_weigh
 def test_default_weights_missing_names_the_option(images: tuple[Path, Path], tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(opt, "SHARED_WEIGHTS", tmp_path / "nowhere")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # nothing cached, and offline:
+    monkeypatch.setenv("RTSTYLE_VGG16_URL", (tmp_path / "nowhere.pth").as_uri())
     assert opt.main([str(images[0]), str(images[1]), str(tmp_path / "out.png"), "--quiet"]) == 2
     assert "--vgg-weights" in capsys.readouterr().err
 
@@ -144,7 +145,7 @@ def test_default_weights_missing_names_the_option(images: tuple[Path, Path], tmp
 def test_real_weights_move_the_style_towards_the_painting() -> None:
     photo = opt.read_rgb(next((SHARED / "data" / "content").glob("*.jpg")), long_side=64)
     painting = opt.read_rgb(SHARED / "data" / "styles" / "starry_night.jpg", long_side=96)
-    config = opt.OptimizeConfig(steps=20)
+    config = opt.OptimizeConfig(steps=20, vgg_weights=str(SHARED / "weights" / "vgg16-imagenet-features.pth"))
     vgg = opt.load_vgg(config)
     with torch.no_grad():
         _, before = opt.PerceptualLoss(vgg, to_tensor(photo), to_tensor(painting), config)(to_tensor(photo))

@@ -13,15 +13,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from export.convert import read_network  # noqa: E402
-from export.data import load_content  # noqa: E402
-from export.onnx_export import export_onnx  # noqa: E402
-from export.vgg import VGG16_URL_VARIABLE, VGGFeatures, vgg16_weights  # noqa: E402
 from rtstyle.cli import main  # noqa: E402
 from rtstyle.engine import Engine, EngineConfig  # noqa: E402
 from rtstyle.errors import InputError  # noqa: E402
 from rtstyle.models import StyleInfo, installed_styles  # noqa: E402
 from rtstyle.synthetic import scene  # noqa: E402
+from rtstyle.training.convert import read_network  # noqa: E402
+from rtstyle.training.data import load_content  # noqa: E402
+from rtstyle.training.onnx_export import export_onnx  # noqa: E402
+from rtstyle.training.vgg import VGG16_URL_VARIABLE, VGGFeatures, vgg16_weights  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[1] / "models"
 TINY_RUN = ["--crop", "32", "--content-size", "40", "--style-size", "64", "--batch-size", "1", "--quiet"]
@@ -105,10 +105,10 @@ def test_ctrl_c_keeps_the_checkpoint_and_resume_goes_on(painting: Path, photos: 
                                                         user_models: Path, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    import export.train
+    import rtstyle.training.train
 
     steps = {"done": 0}
-    real_step = export.train.Trainer.train_step
+    real_step = rtstyle.training.train.Trainer.train_step
 
     def interrupted_at_3(self):  # type: ignore[no-untyped-def]
         if steps["done"] == 3:
@@ -116,7 +116,7 @@ def test_ctrl_c_keeps_the_checkpoint_and_resume_goes_on(painting: Path, photos: 
         steps["done"] += 1
         return real_step(self)
 
-    monkeypatch.setattr(export.train.Trainer, "train_step", interrupted_at_3)
+    monkeypatch.setattr(rtstyle.training.train.Trainer, "train_step", interrupted_at_3)
     argv = ["train", str(painting), "--name", "mine", "--content", str(photos), "--vgg-weights", str(vgg_file),
             "--init-from", "none", "--steps", "2", "--fast-steps", "4", "--run-dir", str(tmp_path / "run"), *TINY_RUN]
     assert main(argv) == 130
@@ -126,7 +126,7 @@ def test_ctrl_c_keeps_the_checkpoint_and_resume_goes_on(painting: Path, photos: 
     assert saved["step"] == 1 and not (user_models / "mine_fast.onnx").exists()
     assert main(argv) == 2  # the run is there: without --resume it is not overwritten
     assert "--resume" in capsys.readouterr().err
-    monkeypatch.setattr(export.train.Trainer, "train_step", real_step)
+    monkeypatch.setattr(rtstyle.training.train.Trainer, "train_step", real_step)
     assert main([*argv, "--resume"]) == 0
     assert StyleInfo.from_file(user_models / "mine_fast.onnx").metadata["steps"] == "4"
 
@@ -257,17 +257,17 @@ def test_a_run_begun_on_the_first_fast_network_resumes_on_it(painting: Path, pho
                                                             user_models: Path, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """A run interrupted before an upgrade goes on with the network it began, not a new kind of network."""
-    import export.schedule
+    import rtstyle.training.schedule
 
     argv = ["train", str(painting), "--name", "old", "--content", str(photos), "--vgg-weights", str(vgg_file),
             "--init-from", "none", "--steps", "1", "--fast-steps", "2", "--run-dir", str(tmp_path / "run"), *TINY_RUN]
-    monkeypatch.setattr(export.schedule, "VERSIONS", {"full": 1, "fast": 1})
+    monkeypatch.setattr(rtstyle.training.schedule, "VERSIONS", {"full": 1, "fast": 1})
     assert main(argv) == 0
     checkpoint = tmp_path / "run" / "fast" / "checkpoint.pt"
     saved = torch.load(checkpoint, weights_only=True)
     saved["step"] = 1  # as if stopped half way
     torch.save(saved, checkpoint)
-    monkeypatch.setattr(export.schedule, "VERSIONS", {"full": 1, "fast": 2})
+    monkeypatch.setattr(rtstyle.training.schedule, "VERSIONS", {"full": 1, "fast": 2})
     assert main([*argv, "--resume"]) == 0
     fast = StyleInfo.from_file(user_models / "old_fast.onnx")
     assert (fast.metadata["version"], fast.metadata["steps"]) == ("1", "2")

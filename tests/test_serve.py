@@ -448,12 +448,15 @@ def test_data_dir_cap_deletes_oldest_results_first(settings: ServeSettings, clip
 # --- your painting --------------------------------------------------------------------------------
 
 
-def test_optimize_runs_as_a_job(client: TestClient) -> None:
+def test_optimize_runs_as_a_job(client: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from export.optimize import SHARED_WEIGHTS
+    from tests.conftest import SHARED
 
-    if not (SHARED_WEIGHTS / "vgg16-imagenet-features.pth").is_file():
+    weights = SHARED / "weights" / "vgg16-imagenet-features.pth"
+    if not weights.is_file():
         pytest.skip("needs ../shared's VGG16 weights")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # found as every command finds them
+    monkeypatch.setenv("RTSTYLE_VGG16_URL", weights.as_uri())
     photo, painting = scene(0, 64, 48), scene(50, 64, 48)[:, ::-1].copy()
     r = client.post("/api/optimize", files={"image": ("p.jpg", jpeg(photo)), "painting": ("art.jpg", jpeg(painting))},
                     data={"steps": "4", "size": "48"})

@@ -223,11 +223,11 @@ def test_a_token_is_asked_for_once_kept_and_sent(tiny_model_dir: Path, browser: 
 def test_your_painting_becomes_a_live_style_in_the_gallery(tiny_model_dir: Path, browser: webdriver.Chrome,
                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torch = pytest.importorskip("torch")
-    from export import schedule
-    from export.vgg import VGGFeatures
+    import rtstyle.training
+    from rtstyle.training.vgg import VGGFeatures
 
-    monkeypatch.setattr(schedule, "FULL_STEPS", 1)  # the page asks for the default schedule: one step each here
-    monkeypatch.setattr(schedule, "FAST_STEPS", 1)
+    monkeypatch.setattr(rtstyle.training, "FULL_STEPS", 1)  # the page asks for the default schedule: one step each
+    monkeypatch.setattr(rtstyle.training, "FAST_STEPS", 1)
     vgg = tmp_path / "vgg16.pth"  # VGG16's layout with random weights: no download, no ../shared
     features = VGGFeatures("vgg16", ("relu1_2", "relu2_2", "relu3_3", "relu4_3")).features
     torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, vgg)

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from export.losses import small_motion, temporal_distance, warp  # noqa: E402
+from rtstyle.training.losses import small_motion, temporal_distance, warp  # noqa: E402
 
 
 def _moves(n: int = 4, seed: int = 0) -> torch.Tensor:

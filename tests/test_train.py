@@ -11,11 +11,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from export.train import TrainConfig, Trainer, load_network, train  # noqa: E402
-from export.vgg import VGGFeatures  # noqa: E402
 from rtstyle.engine import Engine, EngineConfig  # noqa: E402
 from rtstyle.models import StyleInfo  # noqa: E402
 from rtstyle.synthetic import scene  # noqa: E402
+from rtstyle.training.train import TrainConfig, Trainer, load_network, train  # noqa: E402
+from rtstyle.training.vgg import VGGFeatures  # noqa: E402
 
 
 @pytest.fixture()
@@ -121,7 +121,7 @@ def test_fast_variant_distils_from_a_teacher(config: TrainConfig, vgg: VGGFeatur
 
 
 def test_feature_distance_is_relative_per_layer() -> None:
-    from export.losses import feature_distance
+    from rtstyle.training.losses import feature_distance
 
     big, small = torch.rand(2, 8, 6, 6) * 100, torch.rand(2, 4, 3, 3)
     assert feature_distance((big, small), (big, small)).item() == 0

@@ -169,7 +169,7 @@ ROTATIONS = [(90, "bottom left"), (-90, "top right"), (180, "bottom right")]
 def test_rotation_metadata_is_applied(tiny_models, tmp_path: Path, monkeypatch, rotation: int, corner: str) -> None:
     # The tiny random networks paint much the same picture whatever the input, marker or not:
     # a network that paints nothing shows where the pipeline put the marker.
-    monkeypatch.setattr(Engine, "stylize", lambda self, frames, style=None: frames)
+    monkeypatch.setattr(Engine, "stylize", lambda self, frames, style=None, **_: frames)
     source = _marked_clip(tmp_path / "rot.mp4", rotation)
     target = tmp_path / "out.mp4"
     assert main(["video", str(source), str(target), "--quiet"]) == 0

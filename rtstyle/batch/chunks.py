@@ -18,7 +18,7 @@ import av
 import numpy as np
 
 from rtstyle.batch.plan import Chunk, PaintSettings, VideoPlan
-from rtstyle.engine import Engine
+from rtstyle.engine import Engine, default_batch_size
 from rtstyle.errors import InputError, OutputError
 from rtstyle.pipeline import painter, run_threaded
 from rtstyle.temporal import Stabilizer
@@ -44,7 +44,7 @@ def paint_chunk(job: ChunkJob, engine: Engine, paint: PaintSettings) -> int:
     chunk = job.chunk
     stabilizer = Stabilizer(paint.stabilize) if paint.stabilize else None
     stylize = painter(engine, stabilizer, paint.preserve_colors)
-    batch_size = paint.batch_size or (1 if engine.provider == "CPUExecutionProvider" else 8)
+    batch_size = paint.batch_size or default_batch_size(engine.provider)
     warming = chunk.start - chunk.warm
     with VideoWriter(job.target, job.fps, encoder=job.encoder) as writer:
         def write(frame: np.ndarray) -> None:

@@ -27,10 +27,17 @@ from typing import Any
 from tqdm import tqdm
 
 from rtstyle.batch.chunks import ChunkJob, join_chunks, paint_chunk
-from rtstyle.batch.plan import PaintSettings, VideoJob, VideoPlan, header_frames, plan_video
-from rtstyle.batch.run import ClusterSettings, VideoResult
+from rtstyle.batch.plan import (
+    ClusterSettings,
+    PaintSettings,
+    VideoJob,
+    VideoPlan,
+    VideoResult,
+    header_frames,
+    plan_video,
+)
 from rtstyle.engine import Engine
-from rtstyle.errors import InputError, RtstyleError
+from rtstyle.errors import InputError, RtstyleError, first_line
 from rtstyle.video import pick_encoder
 
 log = logging.getLogger(__name__)
@@ -99,7 +106,7 @@ def _connect(ray: Any, address: str) -> bool:
     try:
         ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False, **options)
     except (ConnectionError, ValueError, RuntimeError) as exc:
-        raise RtstyleError(f"cannot start or reach Ray at {address!r}: {_first_line(exc)}") from exc
+        raise RtstyleError(f"cannot start or reach Ray at {address!r}: {first_line(exc)}") from exc
     return True
 
 
@@ -205,9 +212,4 @@ def _one_error(exc: BaseException, context: str) -> RtstyleError:
     cause = getattr(exc, "cause", None)
     if isinstance(cause, RtstyleError):
         return cause
-    return RtstyleError(f"{context}: {_first_line(cause or exc)}")
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line for line in str(exc).splitlines() if line.strip()]
-    return lines[0].strip() if lines else type(exc).__name__
+    return RtstyleError(f"{context}: {first_line(cause or exc)}")

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 
 from tqdm import tqdm
 
-from rtstyle.batch.plan import PaintSettings, VideoJob, header_frames
-from rtstyle.batch.run import VideoResult
+from rtstyle.batch.plan import PaintSettings, VideoJob, VideoResult, header_frames
 from rtstyle.engine import Engine
 from rtstyle.errors import RtstyleError
 from rtstyle.pipeline import stylize_video

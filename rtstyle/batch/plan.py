@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 
 from rtstyle.engine import EngineConfig
-from rtstyle.errors import InputError, OutputError
+from rtstyle.errors import InputError, OutputError, RtstyleError
 from rtstyle.models import StyleInfo
 from rtstyle.temporal import StabilizerConfig
 from rtstyle.video import check_writable
@@ -212,3 +212,28 @@ def _scan(path: Path) -> tuple[Fraction, int, _Timeline | None]:
     order = sorted(pts)
     index = {p: i for i, p in enumerate(order)}
     return Fraction(fps), len(pts), _Timeline(order, sorted({0, *(index[k] for k in keys)}))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterSettings:
+    """``address``: ``local`` (start Ray on this machine), ``auto`` or ``ray://host:port`` (join one).
+    ``workers`` None: as many as the cluster's CPUs or GPUs hold; ``gpus_per_worker`` None: one
+    each where the cluster has GPUs (and the device is not the CPU), none otherwise."""
+
+    address: str = "local"
+    workers: int | None = None
+    gpus_per_worker: float | None = None
+    cpus_per_worker: float = 1.0
+    chunk_seconds: float = 20.0
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    job: VideoJob
+    frames: int
+    seconds: float
+    error: RtstyleError | None = None
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0

@@ -5,37 +5,14 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from rtstyle.batch.plan import PaintSettings, VideoJob, prepare_out
+from rtstyle.batch.plan import ClusterSettings, PaintSettings, VideoJob, VideoResult, prepare_out
 from rtstyle.errors import RtstyleError
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, kw_only=True)
-class ClusterSettings:
-    """``address``: ``local`` (start Ray on this machine), ``auto`` or ``ray://host:port`` (join one).
-    ``workers`` None: as many as the cluster's CPUs or GPUs hold; ``gpus_per_worker`` None: one
-    each where the cluster has GPUs (and the device is not the CPU), none otherwise."""
-
-    address: str = "local"
-    workers: int | None = None
-    gpus_per_worker: float | None = None
-    cpus_per_worker: float = 1.0
-    chunk_seconds: float = 20.0
-
-
-@dataclass(frozen=True)
-class VideoResult:
-    job: VideoJob
-    frames: int
-    seconds: float
-    error: RtstyleError | None = None
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds else 0.0
+__all__ = ["ClusterSettings", "VideoResult", "run_batch"]  # the values live in plan.py: cluster.py and
+# embedded.py need them, and this module imports those two
 
 
 def run_batch(jobs: Sequence[VideoJob], paint: PaintSettings, *, cluster: ClusterSettings | None = None,

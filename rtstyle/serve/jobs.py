@@ -11,7 +11,6 @@ time, or oldest first when the data dir grows past its cap.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import shutil
 import threading
@@ -20,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from rtstyle.serve.worker import Worker
 from rtstyle.strokes import Refine
 from rtstyle.temporal import Stabilizer
 
+if TYPE_CHECKING:
+    from rtstyle.training import OptimizeRequest, TrainRequest
+
 log = logging.getLogger(__name__)
 
 RESTART_REASON = "the server stopped while this job was queued or running"
@@ -42,15 +45,8 @@ class JobCancelled(Exception):
 
 
 @dataclass(frozen=True)
-class OptimizeInput:
-    photo_rgb: np.ndarray  # uint8 RGB, already at the size to optimise
-    painting_rgb: np.ndarray
-    steps: int
-
-
-@dataclass(frozen=True)
-class TrainInput:
-    argv: list[str]  # an ``rtstyle train`` command line: painting, name, run folder, steps
+class TrainWork:
+    request: TrainRequest  # its paths inside the job's folder
     images: list[np.ndarray]  # its content, loaded and counted when the request came
 
 
@@ -102,11 +98,11 @@ class JobRunner:
     def start_video(self, job: Job, source: Path, stroke: float | None = None) -> None:
         self._start(job, lambda cancel: self._video(job, source, cancel, stroke))
 
-    def start_optimize(self, job: Job, work: OptimizeInput, vgg_weights: Path | None) -> None:
-        self._start(job, lambda cancel: self._optimize(job, work, vgg_weights, cancel))
+    def start_optimize(self, job: Job, request: OptimizeRequest) -> None:
+        self._start(job, lambda cancel: self._optimize(job, request, cancel))
 
-    def start_train(self, job: Job, work: TrainInput, installed: Callable[[list[Path]], Path]) -> None:
-        """Train (``rtstyle train``); ``installed`` gets the new model files and names the one to download."""
+    def start_train(self, job: Job, work: TrainWork, installed: Callable[[list[Path]], Path]) -> None:
+        """Train as ``rtstyle train`` does; ``installed`` gets the new model files and names the one to download."""
         self._start(job, lambda cancel: self._train(job, work, installed, cancel))
 
     def discard(self, job: Job) -> None:
@@ -182,16 +178,26 @@ class JobRunner:
             self._cancel.pop(job.id, None)
         log.info("job %s (%s): %s", job.id, job.kind, outcome["state"])
 
+    def _progress(self, job: Job, cancel: threading.Event) -> Callable[[int, int], None]:
+        """The one progress-and-cancel path of every job: ``progress(done, total)`` in the job's unit
+        (frames or steps) updates its counters, and raises :class:`JobCancelled` once it is cancelled."""
+        started = time.monotonic()
+
+        def progress(done: int, total: int) -> None:
+            self.store.progress(job.id, frames_done=done, frames_total=total or job.frames_total,
+                                fps=done / max(time.monotonic() - started, 1e-6))
+            if cancel.is_set():
+                raise JobCancelled
+        return progress
+
     def _video(self, job: Job, source: Path, cancel: threading.Event, stroke: float | None) -> tuple[str, int]:
         target = source.with_name("result.mp4")
-        started, done = time.monotonic(), 0
+        progress, done = self._progress(job, cancel), 0
 
         def written(n: int) -> None:
             nonlocal done
             done += n
-            self.store.progress(job.id, frames_done=done, fps=done / (time.monotonic() - started))
-            if cancel.is_set():
-                raise JobCancelled
+            progress(done, job.frames_total)
 
         stylize_video(source, target, _QueuedEngine(self.worker, job.style or "", cancel, stroke),
                       stabilizer=Stabilizer(),
@@ -199,39 +205,22 @@ class JobRunner:
         source.unlink(missing_ok=True)
         return target.name, done
 
-    def _optimize(self, job: Job, work: OptimizeInput, vgg_weights: Path | None,
-                  cancel: threading.Event) -> tuple[str, int]:
-        from export.optimize import OptimizeConfig, optimize
+    def _optimize(self, job: Job, request: OptimizeRequest, cancel: threading.Event) -> tuple[str, int]:
         from rtstyle.serve.images import encode_png
+        from rtstyle.training import optimize_picture
 
-        started = time.monotonic()
-
-        def step(done: int) -> None:
-            self.store.progress(job.id, frames_done=done, fps=done / (time.monotonic() - started))
-            if cancel.is_set():
-                raise JobCancelled
-
-        config = OptimizeConfig(steps=work.steps, vgg_weights=str(vgg_weights) if vgg_weights else None)
-        result = optimize(work.photo_rgb, work.painting_rgb, config=config, on_step=step)
+        picture = optimize_picture(request, progress=self._progress(job, cancel))
         target = self.folder(job.id) / "result.png"
-        target.write_bytes(encode_png(np.ascontiguousarray(result.image[..., ::-1])))
-        return target.name, work.steps
+        target.write_bytes(encode_png(np.ascontiguousarray(picture[..., ::-1])))
+        return target.name, request.steps
 
-
-    def _train(self, job: Job, work: TrainInput, installed: Callable[[list[Path]], Path],
+    def _train(self, job: Job, work: TrainWork, installed: Callable[[list[Path]], Path],
                cancel: threading.Event) -> tuple[str, int]:
-        from export.schedule import install, parse
+        from rtstyle.training import train_style
 
-        started = time.monotonic()
-
-        def step(done: int, total: int) -> None:
-            self.store.progress(job.id, frames_done=done, fps=done / (time.monotonic() - started))
-            if cancel.is_set():
-                raise JobCancelled
-
-        args = parse(work.argv)
-        written = install(args, work.images, on_step=step)
-        shutil.rmtree(args.run_dir, ignore_errors=True)  # the checkpoints: the networks are installed
+        written = train_style(work.request, images=work.images, progress=self._progress(job, cancel))
+        if work.request.run_dir is not None:
+            shutil.rmtree(work.request.run_dir, ignore_errors=True)  # the checkpoints: the networks are installed
         served = installed(written)
         shutil.copyfile(served, self.folder(job.id) / served.name)
         return served.name, job.frames_total
@@ -239,9 +228,10 @@ class JobRunner:
 
 def torch_missing() -> str | None:
     """Why "your painting" cannot run here, or None when it can."""
-    if importlib.util.find_spec("torch") is None:
-        return "your painting needs PyTorch on the server: pip install 'rtstyle[train]'"
-    return None
+    from rtstyle.training import TRAIN_EXTRA_HINT
+    from rtstyle.training import torch_missing as missing
+
+    return f"your painting needs PyTorch on the server: {TRAIN_EXTRA_HINT}" if missing() else None
 
 
 def _size(folder: Path) -> int:

@@ -30,7 +30,7 @@ class ServeSettings:
     data_cap_bytes: int = 10 * 2**30  # …or, oldest first, when the data dir holds more than this
     threads: int = 0  # CPU inference threads (0: all cores)
     photo_batch: int | None = None  # photos of one size stylized in one call: None: 1 on a CPU, 8 on a GPU
-    vgg_weights: Path | None = None  # for "your painting" (rtstyle optimize); default: ../shared's
+    vgg_weights: Path | None = None  # VGG16 for "your painting"; default: torch's hub cache, else $RTSTYLE_VGG16_URL
 
     @property
     def jobs_dir(self) -> Path:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rtstyle.engine import Engine, EngineConfig, likely_cpu
+from rtstyle.engine import Engine, EngineConfig, auto_variant, default_batch_size
 from rtstyle.errors import ModelError, StyleNotFoundError
 from rtstyle.models import StyleInfo, default_style, installed_styles, pick_variant
 from rtstyle.serve.jobs import JobRunner
@@ -43,7 +43,7 @@ def catalogue(variant: str) -> list[Painting]:
     paintings = []
     for network in pick_variant(everything, variant):
         same = [s for s in everything if s.base == network.base]
-        thumbs = [s.path.with_name(f"{s.base}.jpg") for s in same if s.path.with_name(f"{s.base}.jpg").is_file()]
+        thumbs = [s.thumbnail for s in same if s.thumbnail.is_file()]
         paintings.append(Painting(network, tuple(sorted({s.variant for s in same})), thumbs[0] if thumbs else None))
     return paintings
 
@@ -56,7 +56,7 @@ class Studio:
         self.engine = engine
         self.paintings = {p.name: p for p in paintings}
         self.default = next((p.name for p in paintings if p.network.base == default_style().base), paintings[0].name)
-        photo_batch = settings.photo_batch or (1 if engine.provider == "CPUExecutionProvider" else 8)
+        photo_batch = settings.photo_batch or default_batch_size(engine.provider)
         self.worker = Worker(engine, queue_size=settings.queue, photo_batch=photo_batch)
         self.worker.start()
         self.store = JobStore(settings.database)
@@ -68,7 +68,7 @@ class Studio:
 
     @classmethod
     def open(cls, settings: ServeSettings) -> Studio:
-        paintings = catalogue("fast" if likely_cpu(settings.device) else "full")
+        paintings = catalogue(auto_variant(settings.device))
         if not paintings:
             raise StyleNotFoundError("no styles installed: nothing to serve (set RTSTYLE_MODELS to a folder of .onnx)")
         # The event loop, the WebRTC codecs and job threads share the cores with inference: no spinning

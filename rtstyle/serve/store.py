@@ -30,17 +30,23 @@ class Job:
     """One job as the API shows it (``result`` is the file name inside the job's folder)."""
 
     id: str
-    kind: str  # "video" or "optimize"
+    kind: str  # "video", "optimize" or "train"
     style: str | None
     name: str  # the uploaded file's name, for display only: never used as a path
     state: str
+    # Counted in the job's :attr:`unit`: frames of a video, steps of an optimisation or a training.
+    # (The columns keep their first name: the table outlives a server upgrade.)
     frames_done: int = 0
-    frames_total: int = 0  # frames (video) or optimisation steps
+    frames_total: int = 0
     fps: float = 0.0
     error: str | None = None
     result: str | None = None
     created: float = 0.0
     finished: float | None = None
+
+    @property
+    def unit(self) -> str:
+        return "frames" if self.kind == "video" else "steps"
 
     @property
     def seconds_left(self) -> float | None:
@@ -54,6 +60,12 @@ class Job:
         out["fps"] = round(self.fps, 2)
         out["seconds_left"] = None if self.seconds_left is None else round(self.seconds_left, 1)
         out["result"] = f"/api/jobs/{self.id}/result{token_query}" if self.state == "done" and self.result else None
+        # ``done``/``total`` in ``unit``; frames_done/frames_total count frames of a video. For the
+        # other kinds they repeat the steps until the page reads ``progress`` (kept for it).
+        out["progress"] = {"done": self.frames_done, "total": self.frames_total, "unit": self.unit,
+                           "per_second": out["fps"]}
+        if self.unit == "steps":
+            out["steps_done"], out["steps_total"] = self.frames_done, self.frames_total
         return out
 
 

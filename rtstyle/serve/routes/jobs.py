@@ -8,14 +8,14 @@ progress is ``GET /api/jobs/{id}`` or, pushed, ``GET /api/jobs/{id}/events`` (Se
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import cv2
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
@@ -25,13 +25,16 @@ from starlette.concurrency import run_in_threadpool
 from rtstyle.errors import InputError
 from rtstyle.serve.errors import ApiError, TooLarge, Unsupported
 from rtstyle.serve.images import decode, fit_within
-from rtstyle.serve.jobs import OptimizeInput, TrainInput, torch_missing
+from rtstyle.serve.jobs import TrainWork, torch_missing
 from rtstyle.serve.routes.deps import StudioDep
 from rtstyle.serve.settings import ServeSettings
 from rtstyle.serve.state import Studio
 from rtstyle.serve.store import FINISHED, Job
 from rtstyle.strokes import STROKE_HELP, check_stroke
 from rtstyle.video import VideoReader
+
+if TYPE_CHECKING:
+    from rtstyle.training import TrainRequest
 
 router = APIRouter()
 
@@ -77,22 +80,21 @@ async def create_optimize_job(studio: StudioDep,
                               size: Annotated[int, Form(ge=32, le=1024, description="long side of the result")] = 384,
                               ) -> JSONResponse:
     """Gatys et al.'s optimisation (``rtstyle optimize``) of the photo in your painting's style; a PNG."""
+    from rtstyle.training import OptimizeRequest
+
     reason = torch_missing()
     if reason:
         raise ApiError(503, reason)
-    weights = studio.settings.vgg_weights or await run_in_threadpool(_shared_vgg16)
-    if not weights.is_file():
-        raise ApiError(503, f"your painting needs the VGG16 weights, not found at {weights}: "
-                       "start the studio with --vgg-weights PATH")
     limit = studio.settings.image_pixels
     photo = await run_in_threadpool(decode, await image.read(), max_pixels=limit, what="photo")
     style = await run_in_threadpool(decode, await painting.read(), max_pixels=limit, what="painting")
-    work = OptimizeInput(photo_rgb=fit_within(photo, size)[..., ::-1].copy(),
-                         painting_rgb=fit_within(style, size)[..., ::-1].copy(), steps=steps)
+    request = OptimizeRequest(photo_rgb=fit_within(photo, size)[..., ::-1].copy(),
+                              painting_rgb=fit_within(style, size)[..., ::-1].copy(), steps=steps,
+                              vgg_weights=studio.settings.vgg_weights)
     job, folder = studio.runner.new_job(kind="optimize", style=None, name=painting.filename or "painting",
                                         frames_total=steps)
     folder.mkdir(parents=True)
-    studio.runner.start_optimize(job, work, weights)
+    studio.runner.start_optimize(job, request)
     return JSONResponse(job.public(), status_code=202)
 
 
@@ -110,7 +112,7 @@ async def create_train_job(studio: StudioDep,
     reason = torch_missing()
     if reason:
         raise ApiError(503, reason)
-    from export import schedule
+    from rtstyle.training import FAST_STEPS, FULL_STEPS, TrainRequest, load_content
 
     limit = studio.settings.image_pixels
     style = await run_in_threadpool(decode, await painting.read(), max_pixels=limit, what="painting")
@@ -120,26 +122,29 @@ async def create_train_job(studio: StudioDep,
         painting_file = incoming / "painting.png"
         await run_in_threadpool(cv2.imwrite, str(painting_file), style)
         sources = await run_in_threadpool(_save_content, content, incoming / "content", studio.settings)
-        style_name = _free_name(name or Path(painting.filename or "painting").stem)
-        weights = studio.settings.vgg_weights or await run_in_threadpool(_shared_vgg16)
-
-        def command(root: Path) -> list[str]:  # the files move from the upload folder to the job's
-            return [str(root / painting_file.name), "--name", style_name, "--run-dir", str(root / "run"), "--quiet",
-                    "--steps", str(steps or schedule.FULL_STEPS),
-                    "--fast-steps", str(fast_steps or schedule.FAST_STEPS),
-                    *[arg for source in sources for arg in ("--content", str(root / source.relative_to(incoming)))],
-                    *(["--vgg-weights", str(weights)] if weights.is_file() else [])]  # else torch.hub's
-
-        args = schedule.parse(command(incoming))
-        images = await run_in_threadpool(schedule.content, args)  # too few distinct images: 400 now, not a failed job
-        job, folder = studio.runner.new_job(kind="train", style=style_name, name=painting.filename or style_name,
-                                            frames_total=args.steps + args.fast_steps)
+        request = TrainRequest(painting=painting_file, content=tuple(sources), run_dir=incoming / "run",
+                               name=_free_name(name or Path(painting.filename or "painting").stem),
+                               steps=steps or FULL_STEPS, fast_steps=fast_steps or FAST_STEPS,
+                               vgg_weights=studio.settings.vgg_weights)
+        images = await run_in_threadpool(load_content, request)  # too few distinct images: 400 now, not a failed job
+        job, folder = studio.runner.new_job(kind="train", style=request.name, name=painting.filename or request.name,
+                                            frames_total=request.steps + request.fast_steps)
     except BaseException:
         shutil.rmtree(incoming, ignore_errors=True)
         raise
     incoming.rename(folder)
-    studio.runner.start_train(job, TrainInput(argv=command(folder), images=images), studio.add_style)
+    studio.runner.start_train(job, TrainWork(request=_moved(request, incoming, folder), images=images),
+                              studio.add_style)
     return JSONResponse(job.public(), status_code=202)
+
+
+def _moved(request: TrainRequest, old: Path, new: Path) -> TrainRequest:
+    """``request`` with its files in ``new`` instead of ``old`` (the upload folder became the job's)."""
+    def moved(path: Path) -> Path:
+        return new / path.relative_to(old)
+
+    return replace(request, painting=moved(request.painting), content=tuple(map(moved, request.content)),
+                   run_dir=moved(request.run_dir) if request.run_dir else None)
 
 
 def _save_content(files: list[UploadFile], folder: Path, settings: ServeSettings) -> list[Path]:
@@ -259,8 +264,3 @@ def _check_video(path: Path, max_seconds: float) -> int:
     if duration > max_seconds:
         raise TooLarge(f"the video is {duration:.0f} s long; the limit is {max_seconds:.0f} s")
     return info.frame_count or round(duration * float(info.fps))
-
-
-def _shared_vgg16() -> Path:
-    optimize = importlib.import_module("export.optimize")
-    return Path(optimize.SHARED_WEIGHTS) / optimize.RECIPES["vgg16"].weights_file

@@ -10,7 +10,9 @@ outgoing track sends whatever painting is newest when the encoder asks.
 
 The page's data channel carries the desktop window's keys (``{"type": "key", "key": "n"}``),
 gallery clicks (``{"type": "style", "name": ...}``) and pings; the server answers with the look
-now shown and, twice a second, the inference time and how long frames stayed on the server.
+now shown and, twice a second, the inference time and how long frames stayed on the server. A style
+name the studio does not have is ignored, with a ``{"type": "notice", "message": ...}`` and the look
+that stays.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from av import VideoFrame
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from rtstyle.errors import InputError
+from rtstyle.errors import InputError, StyleNotFoundError
 from rtstyle.live import HOTKEYS, KEY_LEFT, KEY_RIGHT, Action, Captured, Command, Feed, Look, PickStyle, View, step
 from rtstyle.serve import playout
 from rtstyle.serve.errors import ApiError
@@ -161,7 +163,9 @@ class Session:
         if data["type"] == "style":
             try:
                 network = self.studio.painting(str(data.get("name") or "")).network.name
-            except InputError:
+            except (InputError, StyleNotFoundError) as exc:  # a stale page or a typo: say so, keep painting
+                self._send({"type": "notice", "message": str(exc)})
+                self._send(self._look())
                 return None
             return PickStyle(self.studio.engine.style_names.index(network))
         if data["type"] == "key" and isinstance(data.get("key"), str):

@@ -19,12 +19,16 @@ import onnx
 import torch
 from torch import nn
 
-from export.transformer_net import FramesModel, variant_of, version_of
 from rtstyle.precision import to_fp16
+from rtstyle.training.transformer_net import FramesModel, variant_of, version_of
 
 OPSET = 17
 INPUT_NAME = "frames"
 OUTPUT_NAME = "stylized"
+# The second fast networks pad with zeros inside and paint a band along the picture's borders; the
+# engine paints this many mirrored pixels around the picture first (python -m export.edge_pad measured
+# 24-32 for the seven shipped ones: the band under 2 levels). A measured value in the metadata wins.
+V2_EDGE_PAD = 32
 
 
 def export_onnx(
@@ -39,12 +43,19 @@ def export_onnx(
     model = _trace(net)
     if precision == "fp16":
         model = to_fp16(model)
+    zero_padded = variant_of(net) == "fast" and version_of(net) == 2
     props = {"variant": variant_of(net), "channels": json.dumps(list(net.channels)),
              "n_residual": str(net.n_residual), "version": str(version_of(net)), "precision": precision,
-             "pad_multiple": "4",
+             "pad_multiple": "4", "stroke_size": "1", **({"edge_pad": str(V2_EDGE_PAD)} if zero_padded else {}),
              **{k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}}
     onnx.helper.set_model_props(model, props)
     onnx.checker.check_model(model)
+    return save_model(model, path)
+
+
+def save_model(model: onnx.ModelProto, path: str | Path) -> Path:
+    """Write ``model`` to ``path`` atomically: a reader never sees half a file."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     onnx.save(model, tmp)
     os.replace(tmp, path)
@@ -64,7 +75,7 @@ def _trace(net: nn.Module) -> onnx.ModelProto:
             opset_version=OPSET, dynamo=False,
             # A v2 network computes its exported weights from its parameters (FastTransformerNetV2.frames):
             # left unfolded, the parameters stay in the file under their own names, so the network can
-            # be read back (export.convert); onnxruntime folds them when it loads the graph.
+            # be read back (rtstyle.training.convert); onnxruntime folds them when it loads the graph.
             do_constant_folding=version_of(net) == 1,
         )
     model = onnx.load_from_string(stream.getvalue())

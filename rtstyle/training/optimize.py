@@ -5,7 +5,7 @@ changes its pixels until its VGG features match the photo's content and the pain
 matrices. It is slow (hundreds of VGG passes per picture) but needs no trained network, and it
 is the reference the trained networks are measured against (``python -m export.quality``).
 
-The default recipe is the training loss of ``export/train.py`` (VGG16, content at relu2_2,
+The default recipe is the training loss of ``rtstyle/training/train.py`` (VGG16, content at relu2_2,
 style at relu1_2…relu4_3, the same weights), so an optimised picture and a network's output
 are scored by the same numbers.
 """
@@ -13,7 +13,6 @@ are scored by the same numbers.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -26,15 +25,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from export.data import to_tensor
-from export.losses import content_distance, gram_matrix, style_distance
-from export.train import STYLE_LAYERS, Losses
-from export.vgg import VGGFeatures
-from rtstyle.cli import reporting_errors
-from rtstyle.errors import InputError, OutputError
+from rtstyle.errors import InputError, OutputError, reporting_errors
+from rtstyle.images import write_image
+from rtstyle.training import OptimizeRequest
+from rtstyle.training.data import to_tensor
+from rtstyle.training.losses import content_distance, gram_matrix, style_distance
+from rtstyle.training.train import STYLE_LAYERS, Losses
+from rtstyle.training.vgg import VGGFeatures, vgg16_weights
 from rtstyle.video import check_writable
-
-SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,7 +47,7 @@ class Recipe:
 
 
 RECIPES = {
-    # Johnson et al.'s layers, exactly the training loss of export/train.py.
+    # Johnson et al.'s layers, exactly the training loss of rtstyle/training/train.py.
     "vgg16": Recipe(weights_file="vgg16-imagenet-features.pth", content_layer="relu2_2",
                     style_layers=STYLE_LAYERS, content_weight=1e5, style_weight=1e10),
     # Gatys et al.'s layers. The Caffe weights see 0–255 input rather than ~±2, so their distances
@@ -121,17 +119,25 @@ class PerceptualLoss:
         return content + style, Losses(content.item(), style.item(), 0.0)
 
 
-def load_vgg(config: OptimizeConfig, extra_layers: tuple[str, ...] = ()) -> VGGFeatures:
-    """The loss network of ``config``, with its weights (``config.vgg_weights`` or ../shared's)."""
-    path = Path(config.vgg_weights) if config.vgg_weights else SHARED_WEIGHTS / RECIPES[config.network].weights_file
-    if not path.is_file():
-        hint = "" if config.vgg_weights else f"; pass --vgg-weights PATH (a {config.network} state dict)"
-        raise InputError(f"VGG weights not found: {path}{hint}")
+def load_vgg(config: OptimizeConfig, extra_layers: tuple[str, ...] = (), *, progress: bool = False) -> VGGFeatures:
+    """The loss network of ``config``. VGG16's weights come from ``config.vgg_weights``, else torch's hub
+    cache or ``$RTSTYLE_VGG16_URL`` (:func:`~rtstyle.training.vgg.vgg16_weights`, as for training);
+    other networks need ``config.vgg_weights``."""
     layers = tuple(dict.fromkeys((*config.style_layers, config.content_layer, *extra_layers)))
+    weights: str | dict[str, torch.Tensor]
+    if config.network == "vgg16":
+        weights, source = vgg16_weights(config.vgg_weights, progress=progress)
+    elif not config.vgg_weights:
+        raise InputError(f"the {config.network} loss network needs --vgg-weights PATH (a {config.network} state dict "
+                         f"such as {RECIPES[config.network].weights_file})")
+    elif not Path(config.vgg_weights).is_file():
+        raise InputError(f"VGG weights not found: {config.vgg_weights}")
+    else:
+        weights = source = config.vgg_weights
     try:
-        return VGGFeatures(config.network, layers, path)
+        return VGGFeatures(config.network, layers, weights)
     except (ValueError, RuntimeError, OSError, KeyError) as exc:  # torch.load raises any of these
-        raise InputError(f"{path}: not a {config.network} state dict ({exc})") from exc
+        raise InputError(f"{source}: not a {config.network} state dict ({exc})") from exc
 
 
 def optimize(content_rgb: np.ndarray, style_rgb: np.ndarray, *, config: OptimizeConfig,
@@ -214,6 +220,13 @@ def _advance(bar: tqdm, parts: Losses) -> None:
     bar.set_postfix(content=f"{parts.content:.3g}", style=f"{parts.style:.3g}", refresh=False)
 
 
+def optimize_request(request: OptimizeRequest, *, on_step: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """:func:`rtstyle.training.optimize_picture`."""
+    config = OptimizeConfig(steps=request.steps, vgg_weights=str(request.vgg_weights) if request.vgg_weights else None)
+    step = None if on_step is None else (lambda done: on_step(done, config.steps))
+    return optimize(request.photo_rgb, request.painting_rgb, config=config, on_step=step).image
+
+
 def read_rgb(path: str | Path, *, long_side: int) -> np.ndarray:
     """uint8 RGB H×W×3 with its long side resized to ``long_side``; InputError when unreadable."""
     path = Path(path)
@@ -231,12 +244,7 @@ def read_rgb(path: str | Path, *, long_side: int) -> np.ndarray:
 
 def write_rgb(path: Path, rgb: np.ndarray) -> None:
     """Encode by ``path``'s suffix and write atomically, so a failed run leaves no file."""
-    ok, data = cv2.imencode(path.suffix, np.ascontiguousarray(rgb[..., ::-1]))
-    if not ok:
-        raise OutputError(f"cannot encode {path.suffix!r} images: {path}")
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data.tobytes())
-    os.replace(partial, path)
+    write_image(path, rgb[..., ::-1])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,7 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content-weight", type=float, help="default: the network's recipe (vgg16: 1e5)")
     p.add_argument("--style-weight", type=float, help="default: the network's recipe (vgg16: 1e10)")
     p.add_argument("--network", choices=sorted(RECIPES), default="vgg16", help="loss network (default %(default)s)")
-    p.add_argument("--vgg-weights", help="the network's state dict (default: ../shared/weights/)")
+    p.add_argument("--vgg-weights", help="the network's state dict (vgg16's default: torch's hub cache, else "
+                   "$RTSTYLE_VGG16_URL or torchvision's, fetched once)")
     p.add_argument("--init", choices=("content", "noise"), default="content", help="start from (default %(default)s)")
     p.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs", help="default %(default)s")
     p.add_argument("--lr", type=float, default=OptimizeConfig.lr, help="Adam's step in pixel units")
@@ -275,7 +284,7 @@ def run(args: argparse.Namespace) -> Path:
     config = OptimizeConfig.for_network(args.network, vgg_weights=args.vgg_weights, steps=args.steps,
                                         init=args.init, optimizer=args.optimizer, lr=args.lr, seed=args.seed,
                                         **options)
-    vgg = load_vgg(config)
+    vgg = load_vgg(config, progress=not args.quiet)
     start = time.perf_counter()
     result = optimize(content, style, config=config, vgg=vgg, progress=not args.quiet)
     write_rgb(output, result.image)

@@ -1,7 +1,7 @@
 """One training stage: a network learns a painting with the perceptual loss of Johnson et al.
 (2016), checkpointing as it goes, then is exported to ONNX.
 
-:func:`train` runs a :class:`TrainConfig`; ``rtstyle train`` (:mod:`export.schedule`) runs the
+:func:`train` runs a :class:`TrainConfig`; ``rtstyle train`` (:mod:`rtstyle.training.schedule`) runs the
 stages of a new style. A run checkpoints every ``checkpoint_every`` steps and when it is
 interrupted, and a resumed run draws the same batches an uninterrupted one would.
 """
@@ -22,9 +22,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from export.convert import read_network
-from export.data import MIN_DISTINCT, CropSampler, load_content, load_rgb, resized, split_holdout, to_tensor
-from export.losses import (
+from rtstyle.errors import InputError
+from rtstyle.training.convert import read_network
+from rtstyle.training.data import MIN_DISTINCT, CropSampler, load_content, load_rgb, resized, split_holdout, to_tensor
+from rtstyle.training.losses import (
     content_distance,
     feature_distance,
     gram_matrix,
@@ -34,8 +35,8 @@ from export.losses import (
     total_variation,
     warp,
 )
-from export.onnx_export import export_onnx
-from export.transformer_net import (
+from rtstyle.training.onnx_export import export_onnx
+from rtstyle.training.transformer_net import (
     FastTransformerNetV2,
     load_deepening,
     narrow,
@@ -44,8 +45,7 @@ from export.transformer_net import (
     variant_of,
     version_of,
 )
-from export.vgg import VGGFeatures
-from rtstyle.errors import InputError
+from rtstyle.training.vgg import VGGFeatures
 
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 
@@ -71,17 +71,17 @@ class TrainConfig:
     variant: str = "full"
     channels: tuple[int, int, int] | None = None
     n_residual: int | None = None
-    init_from: str | None = None  # a network to start from: style name, .onnx or checkpoint.pt (export.convert)
+    init_from: str | None = None  # a network to start from: style name, .onnx or checkpoint.pt (convert.py)
     teacher: str | None = None  # a trained network to distil from, named the same ways
     distill_weight: float = 0.0
-    # Stability (export.losses.temporal_distance): the output of a slightly moved, slightly noisy
+    # Stability (rtstyle.training.losses.temporal_distance): the output of a slightly moved, slightly noisy
     # copy of each crop must be the output moved the same way. Motions up to these sizes.
     temporal_weight: float = 0.0
     motion_shift: float = 2.0  # pixels
     motion_degrees: float = 1.0
     motion_zoom: float = 0.02
     motion_noise: float = 2.0  # standard deviation of the noise added to the moved copy, in 0–255 levels
-    version: int = 1  # of the network (fast: 2 is export.transformer_net.FastTransformerNetV2)
+    version: int = 1  # of the network (fast: 2 is rtstyle.training.transformer_net.FastTransformerNetV2)
     holdout_every: int = 50
     frames_per_video: int = 200
     min_content: int = MIN_DISTINCT
@@ -139,7 +139,7 @@ class Trainer:
         self.teacher = read_network(config.teacher).requires_grad_(False) if config.teacher else None
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.step = 0
-        self.vgg = vgg or VGGFeatures("vgg16", _loss_layers(config), config.vgg_weights)
+        self.vgg = vgg or VGGFeatures("vgg16", loss_layers(config), config.vgg_weights)
         with torch.no_grad():
             feats = self.vgg(style)
             self.style_grams = [gram_matrix(getattr(feats, name)) for name in STYLE_LAYERS]
@@ -244,7 +244,7 @@ def _style_layers(features: object) -> tuple[torch.Tensor, ...]:
     return tuple(getattr(features, name) for name in STYLE_LAYERS)
 
 
-def _loss_layers(config: TrainConfig) -> tuple[str, ...]:
+def loss_layers(config: TrainConfig) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*STYLE_LAYERS, config.content_layer)))
 
 
@@ -300,14 +300,3 @@ def export_trained(trainer: Trainer) -> Path:
     out = Path(c.export_dir or ".") / f"{c.name}.onnx"
     out.parent.mkdir(parents=True, exist_ok=True)
     return export_onnx(trainer.net.eval(), out, precision="fp16", metadata=meta)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``rtstyle train``: see :mod:`export.schedule`."""
-    from export.schedule import main as schedule_main
-
-    return schedule_main(argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

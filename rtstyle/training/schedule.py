@@ -31,21 +31,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from export.data import load_rgb, to_tensor
-from export.losses import gram_matrix, style_distance
-from export.thumbnail import write_thumbnail
-from export.train import STYLE_LAYERS, TrainConfig, _loss_layers, content_of, train
-from export.vgg import VGGFeatures, vgg16_weights
-from export.zoo import FAST_CONTENT_WEIGHT, FAST_DISTILL_WEIGHT, FAST_STYLE_WEIGHT, FAST_TEMPORAL_WEIGHT
 from rtstyle.errors import InputError, RtstyleError
-from rtstyle.models import StyleInfo, find_style, install_dir, installed_styles, user_data_dir
+from rtstyle.images import write_thumbnail
+from rtstyle.models import StyleInfo, find_style, install_dir, installed_styles, thumbnail_path, user_data_dir
+from rtstyle.training import FAST_STEPS, FULL_STEPS, TrainRequest
+from rtstyle.training.data import load_rgb, to_tensor
+from rtstyle.training.losses import gram_matrix, style_distance
+from rtstyle.training.recipes import FAST_CONTENT_WEIGHT, FAST_DISTILL_WEIGHT, FAST_STYLE_WEIGHT, FAST_TEMPORAL_WEIGHT
+from rtstyle.training.train import STYLE_LAYERS, TrainConfig, content_of, loss_layers, train
+from rtstyle.training.vgg import VGGFeatures, vgg16_weights
 
-# On the 2-core dev VM in a slow phase: 14.1 and 14.8 min for Renoir's Bal du moulin de la Galette and
-# Cassatt's Summertime, quality 0.91x and 1.11x the shipped networks' (300 + 250 steps: 16.0 and 17.5
-# min, 0.90x and 1.07x; docs/training.md).
-FULL_STEPS = 250
-FAST_STEPS = 200
-# Each variant's loss when the command line does not say: the zoo's recipes (export/zoo.py).
+# Each variant's loss when the command line does not say: the zoo's recipes (rtstyle.training.recipes).
 LOSS_DEFAULTS = {
     "full": {"content_weight": TrainConfig.content_weight, "style_weight": TrainConfig.style_weight,
              "distill_weight": 0.0, "temporal_weight": 0.0},
@@ -53,7 +49,7 @@ LOSS_DEFAULTS = {
              "distill_weight": FAST_DISTILL_WEIGHT, "temporal_weight": FAST_TEMPORAL_WEIGHT},
 }
 # The network each variant trains: the shipped fast networks are the second ones
-# (export.transformer_net.FastTransformerNetV2), so a painting's fast network starts from one.
+# (rtstyle.training.transformer_net.FastTransformerNetV2), so a painting's fast network starts from one.
 VERSIONS = {"full": 1, "fast": 2}
 _GIVEN_ELSEWHERE = {"style", "content", "vgg_weights", "name", "run_dir", "steps", "variant", "channels",
                     "n_residual", "init_from", "teacher", "export_dir", "metadata", "version", *LOSS_DEFAULTS["full"]}
@@ -76,7 +72,7 @@ def nearest_paintings(painting: str | Path, vgg: VGGFeatures, *, exclude: str = 
     target = [gram_matrix(f) for f in features(painting)]
     scored = []
     for style in installed_styles():
-        thumbnail = style.path.with_name(f"{style.base}.jpg")
+        thumbnail = style.thumbnail
         if style.variant == "full" and style.base != exclude and thumbnail.is_file():
             with torch.no_grad():
                 distance = style_distance(features(thumbnail), target).item()
@@ -221,7 +217,7 @@ def run(stages: list[Stage], vgg: VGGFeatures, images: list[np.ndarray], *, resu
             trainer = train(stage.config, resume=resume, vgg=vgg, bar=bar, on_step=step, images=images)
             written.append(Path(stage.config.export_dir or ".") / f"{trainer.config.name}.onnx")
     first = stages[0].config
-    write_thumbnail(first.style, Path(first.export_dir or ".") / f"{dict(first.metadata)['base_style']}.jpg")
+    write_thumbnail(first.style, thumbnail_path(Path(first.export_dir or "."), dict(first.metadata)["base_style"]))
     return written
 
 
@@ -274,6 +270,21 @@ def parse(argv: list[str]) -> argparse.Namespace:
     """The command line of ``rtstyle train``, checked (an :class:`InputError` for what cannot run)."""
     args = build_parser().parse_args(argv)
     args.painting = args.painting or args.style_alias
+    return _checked(args)
+
+
+def from_request(request: TrainRequest) -> argparse.Namespace:
+    """What ``request`` asks for, with this command's defaults for everything else, checked."""
+    args = build_parser().parse_args([])  # the defaults, no command line
+    args.painting, args.content, args.name = str(request.painting), [str(p) for p in request.content], request.name
+    args.steps, args.fast_steps, args.quiet = request.steps, request.fast_steps, request.quiet
+    for key in ("run_dir", "export_dir", "vgg_weights"):
+        value = getattr(request, key)
+        setattr(args, key, str(value) if value is not None else None)
+    return _checked(args)
+
+
+def _checked(args: argparse.Namespace) -> argparse.Namespace:
     if not args.painting:
         raise InputError("name your painting: rtstyle train PAINTING --content DIR_OR_VIDEO")
     if not Path(args.painting).is_file():
@@ -295,12 +306,24 @@ def install(args: argparse.Namespace, images: list[np.ndarray], *,
             on_step: Callable[[int, int], None] | None = None) -> list[Path]:
     """Train what ``args`` ask for on ``images`` and install it; returns the model files."""
     state, source = vgg16_weights(args.vgg_weights, progress=not args.quiet)
-    vgg = VGGFeatures("vgg16", _loss_layers(TrainConfig("", (), None, "", "")), state)
+    vgg = VGGFeatures("vgg16", loss_layers(TrainConfig("", (), None, "", "")), state)
     stages = plan(args, vgg, source)
     if not args.resume and any((Path(s.config.run_dir) / "checkpoint.pt").exists() for s in stages):
         raise InputError(f"{Path(stages[0].config.run_dir).parent} already holds a run of {stages[0].config.name}: "
                          "add --resume to go on, or give another --name or --run-dir")
     return run(stages, vgg, images, resume=args.resume, quiet=args.quiet, on_step=on_step)
+
+
+def content_of_request(request: TrainRequest) -> list[np.ndarray]:
+    """:func:`rtstyle.training.load_content`."""
+    return content(from_request(request))
+
+
+def train_request(request: TrainRequest, *, images: list[np.ndarray] | None = None,
+                  on_step: Callable[[int, int], None] | None = None) -> list[Path]:
+    """:func:`rtstyle.training.train_style`."""
+    args = from_request(request)
+    return install(args, content(args) if images is None else images, on_step=on_step)
 
 
 def main(argv: list[str] | None = None) -> int:

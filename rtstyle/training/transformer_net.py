@@ -1,7 +1,7 @@
 """Johnson et al. (2016) image transformation network.
 
 Layer names follow pytorch/examples ``fast_neural_style/transformer_net.py`` so that its
-``.pth`` checkpoints load directly (see :mod:`export.convert`).
+``.pth`` checkpoints load directly (see :mod:`rtstyle.training.convert`).
 
 Input and output are float RGB images, N×3×H×W, values 0–255, H and W multiples of 4.
 """

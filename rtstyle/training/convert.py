@@ -3,7 +3,7 @@ or export an rtstyle model (``.onnx``) again with the current exporter.
 
 ``rtstyle convert candy.pth models/candy.onnx --meta painting=Candy --meta license=...``
 ``rtstyle convert models/udnie_fast.onnx models/udnie_fast.onnx`` (same weights and metadata, the
-graph around the network as ``export/onnx_export.py`` builds it today).
+graph around the network as ``rtstyle/training/onnx_export.py`` builds it today).
 
 Old checkpoints carry ``in*.running_mean``/``running_var`` buffers from an InstanceNorm that
 tracked statistics; they are unused at inference and are dropped.
@@ -20,10 +20,10 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from export.onnx_export import export_onnx
-from export.transformer_net import TransformerNet, network_for
 from rtstyle.errors import InputError, ModelError
 from rtstyle.models import find_style, load_model
+from rtstyle.training.onnx_export import export_onnx
+from rtstyle.training.transformer_net import TransformerNet, network_for
 
 _STALE = re.compile(r"in\d+\.running_(mean|var)$|\.num_batches_tracked$")
 

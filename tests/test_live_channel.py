@@ -1,0 +1,52 @@
+"""The live data channel: what the page sends over it, and what the server answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("aiortc")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from rtstyle.serve.app import create_app  # noqa: E402
+from rtstyle.serve.routes.live import Session  # noqa: E402
+from rtstyle.serve.settings import ServeSettings  # noqa: E402
+
+
+class Channel:
+    readyState = "open"
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, object]] = []
+
+    def send(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+
+
+def _talk(studio: object, messages: list[dict[str, object]]) -> list[dict[str, object]]:
+    async def run() -> list[dict[str, object]]:
+        session = Session(studio, 0)  # type: ignore[arg-type]
+        session.channel = Channel()  # type: ignore[assignment]
+        try:
+            for message in messages:
+                session._on_message(json.dumps(message))
+            return session.channel.sent  # type: ignore[union-attr, return-value]
+        finally:
+            await session.close()
+    return asyncio.run(run())
+
+
+def test_an_unknown_style_is_ignored_with_a_notice(tiny_models: list[str], tmp_path: Path) -> None:
+    settings = ServeSettings(device="cpu", data_dir=tmp_path / "data", threads=1)
+    with TestClient(create_app(settings)) as client:
+        studio = client.app.state.studio  # type: ignore[attr-defined]
+        sent = _talk(studio, [{"type": "style", "name": "no_such_painting"}, {"type": "style", "name": tiny_models[1]}])
+    notice, stays, picked = sent
+    assert notice["type"] == "notice" and "unknown style 'no_such_painting'" in str(notice["message"])
+    assert stays["type"] == "look" and stays["style"] == tiny_models[0]
+    assert picked["type"] == "look" and picked["style"] == tiny_models[1]
