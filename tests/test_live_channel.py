@@ -50,3 +50,13 @@ def test_an_unknown_style_is_ignored_with_a_notice(tiny_models: list[str], tmp_p
     assert notice["type"] == "notice" and "unknown style 'no_such_painting'" in str(notice["message"])
     assert stays["type"] == "look" and stays["style"] == tiny_models[0]
     assert picked["type"] == "look" and picked["style"] == tiny_models[1]
+
+
+def test_the_stroke_size_is_set_over_the_channel(tiny_models: list[str], tmp_path: Path) -> None:
+    settings = ServeSettings(device="cpu", data_dir=tmp_path / "data", threads=1)
+    with TestClient(create_app(settings)) as client:
+        studio = client.app.state.studio  # type: ignore[attr-defined]
+        sent = _talk(studio, [{"type": "stroke", "size": 2}, {"type": "key", "key": "]"},
+                              {"type": "stroke", "size": 99}, {"type": "stroke", "size": None}])
+    assert [m.get("stroke_size") for m in sent] == [2.0, 2.5, None, 1.0]
+    assert sent[2]["type"] == "error" and "stroke size must be between" in str(sent[2]["message"])

@@ -226,10 +226,28 @@ def test_decompression_bomb_is_refused_from_its_header(client: TestClient, monke
     assert r.status_code == 413 and "8000×6000 (48 MP)" in r.json()["error"]
 
 
+def test_stroke_size_is_the_engines(client: TestClient) -> None:
+    from rtstyle.engine import Engine, EngineConfig
+
+    photo = scene(6, 320, 180)
+    data = cv2.imencode(".png", photo)[1].tobytes()
+
+    def ask(**form: str) -> np.ndarray:
+        r = client.post("/api/stylize", files={"image": ("p.png", data)}, data={"style": "tiny_b", **form})
+        assert r.status_code == 200, r.text
+        return decode_png(r.content)
+
+    engine = Engine(["tiny_b"], EngineConfig(device="cpu"))
+    np.testing.assert_array_equal(ask(stroke_size="2"), engine.stylize(photo, stroke=2.0))
+    np.testing.assert_array_equal(ask(), engine.stylize(photo))
+    assert not np.array_equal(ask(stroke_size="2"), ask())
+
+
 @pytest.mark.parametrize(("form", "status", "words"), [
     ({"style": "no_such_painting"}, 404, "unknown style"),
     ({"strength": "2"}, 400, "strength"),
     ({"strength": "lots"}, 400, "strength"),
+    ({"stroke_size": "9"}, 400, "stroke size must be between 0.25 and 4"),
 ])
 def test_bad_form_fields(client: TestClient, form: dict, status: int, words: str) -> None:
     r = client.post("/api/stylize", files={"image": ("p.png", cv2.imencode(".png", scene(0, 32, 32))[1].tobytes())},
