@@ -26,8 +26,9 @@ def _export_tiny(folder: Path, name: str, seed: int, precision: str = "fp16") ->
                 module.weight.uniform_(0.5, 2.0)
                 module.bias.uniform_(-1.0, 1.0)
         net.deconv3.conv2d.bias.copy_(torch.tensor([60.0, 120.0, 180.0]).roll(seed))
+    # stroke_size 4: the tiny test frames are painted at a small working size (120² pixels), so tests stay quick
     meta = {"style": name, "painting": f"Tiny {name}", "artist": "random weights", "year": "2026",
-            "license": "test fixture"}
+            "license": "test fixture", "stroke_size": "4"}
     return export_onnx(net, folder / f"{name}.onnx", precision=precision, metadata=meta)
 
 

@@ -202,11 +202,11 @@ def test_seams_are_as_steady_as_the_rest(tmp_path: Path, monkeypatch) -> None:
     between the last frame of a chunk and the first of the next is no worse than between frames
     inside a chunk: the warm-up gives each chunk's stabilizer its past. After encoding, a seam is
     also a keyframe, coded apart from the frame before it, which costs a little more (docs/batch.md)."""
-    stylize = Engine.stylize
+    network = Engine.paint
 
     def jittery(self: Engine, frames: np.ndarray, style: str | None = None) -> np.ndarray:
         noise = np.stack([_jitter(f) for f in frames])
-        return np.clip(stylize(self, frames, style) + noise, 0, 255).astype(np.uint8)
+        return np.clip(network(self, frames, style) + noise, 0, 255).astype(np.uint8)
 
     painted: dict[str, list[np.ndarray]] = {}
     write = VideoWriter.write
@@ -215,7 +215,7 @@ def test_seams_are_as_steady_as_the_rest(tmp_path: Path, monkeypatch) -> None:
         painted.setdefault(self.path.name, []).append(image)
         write(self, image)
 
-    monkeypatch.setattr(Engine, "stylize", jittery)
+    monkeypatch.setattr(Engine, "paint", jittery)
     monkeypatch.setattr(VideoWriter, "write", kept)
     source = _clip(tmp_path / "in.mp4", frames=48, gop=12)
     paint = PaintSettings(styles=(StyleInfo.from_file(FAST),), engine=EngineConfig(device="cpu"),

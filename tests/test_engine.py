@@ -58,7 +58,7 @@ def test_a_model_paints_at_its_own_default_stroke_size(tiny_model_dir, tiny_mode
 
     frames = _frames(1, 90, 160)
     plain = Engine(tiny_models[:1], EngineConfig(device="cpu"))
-    assert plain.stroke_size() == 1.0
+    assert plain.stroke_size() == 4.0  # the tiny models' own (conftest)
     bold_file = tmp_path / "bold.onnx"
     shutil.copy(tiny_model_dir / f"{tiny_models[0]}.onnx", bold_file)
     write_metadata(bold_file, stroke_size="2")
@@ -66,7 +66,7 @@ def test_a_model_paints_at_its_own_default_stroke_size(tiny_model_dir, tiny_mode
     assert bold.stroke_size() == 2.0
     np.testing.assert_array_equal(bold.stylize(frames), plain.stylize(frames, stroke=2.0))
     assert not np.array_equal(bold.stylize(frames), plain.stylize(frames))
-    np.testing.assert_array_equal(Engine([str(bold_file)], EngineConfig(device="cpu", stroke=1.0)).stylize(frames),
+    np.testing.assert_array_equal(Engine([str(bold_file)], EngineConfig(device="cpu", stroke=4.0)).stylize(frames),
                                   plain.stylize(frames))
 
 

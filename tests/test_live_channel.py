@@ -58,5 +58,5 @@ def test_the_stroke_size_is_set_over_the_channel(tiny_models: list[str], tmp_pat
         studio = client.app.state.studio  # type: ignore[attr-defined]
         sent = _talk(studio, [{"type": "stroke", "size": 2}, {"type": "key", "key": "]"},
                               {"type": "stroke", "size": 99}, {"type": "stroke", "size": None}])
-    assert [m.get("stroke_size") for m in sent] == [2.0, 2.5, None, 1.0]
+    assert [m.get("stroke_size") for m in sent] == [2.0, 2.5, None, 4.0]  # null: the tiny models' own (4)
     assert sent[2]["type"] == "error" and "stroke size must be between" in str(sent[2]["message"])

@@ -223,14 +223,14 @@ def _flicker(frames: list[np.ndarray]) -> float:
 def test_stabilizing_is_on_by_default_and_follows_its_strength(tiny_models, clip, tmp_path: Path,
                                                                monkeypatch) -> None:
     rng = np.random.default_rng(0)
-    stylize = Engine.stylize
+    paint = Engine.paint
 
     def jittery(self: Engine, frames: np.ndarray, style: str | None = None) -> np.ndarray:
         """A network whose strokes move from frame to frame, as real ones do."""
-        out = stylize(self, frames, style) + rng.normal(0, 12, frames.shape)
+        out = paint(self, frames, style) + rng.normal(0, 12, frames.shape)
         return np.clip(out, 0, 255).astype(np.uint8)
 
-    monkeypatch.setattr(Engine, "stylize", jittery)
+    monkeypatch.setattr(Engine, "paint", jittery)
     source = clip("in.mp4", width=64, height=48, frames=8, audio=False)
     flicker = {}
     for flags in (["--no-stabilize"], [], ["--stabilize-strength", "0.9"]):
@@ -402,9 +402,9 @@ def test_cpu_stylizes_one_frame_at_a_time_unless_told(tiny_models, clip, tmp_pat
     sizes: set[int] = set()
     original = Engine.stylize
 
-    def counting(self, frames, style=None):
+    def counting(self, frames, style=None, **options):
         sizes.add(len(frames))
-        return original(self, frames, style)
+        return original(self, frames, style, **options)
 
     monkeypatch.setattr(Engine, "stylize", counting)
     source = clip("in.mp4", width=32, height=32, frames=12)
