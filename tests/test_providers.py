@@ -147,7 +147,8 @@ def test_video_json_reports_nodes_left_on_the_cpu_and_stage_shares(
                  "--encoder", "libx264", "--json", "--quiet"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["provider"] == CUDA and "Transpose" in report["cpu_nodes"]
-    assert set(report["stage_share"]) == {"decode", "stylize", "encode"}
+    assert set(report["stage_share"]) == {"decode", "stylize", "encode", "stabilize"}
+    assert report["stage_seconds"]["stabilize"] > 0  # on a GPU the stabilizer has a thread and a share of its own
     assert all(0 <= v <= 1 for v in report["stage_share"].values())
 
 
