@@ -101,7 +101,7 @@ def test_finish_runs_on_the_next_batch_s_time_in_order() -> None:
 def test_an_error_in_finish_surfaces_without_hanging() -> None:
     before = threading.active_count()
     with pytest.raises(Boom):
-        run_threaded(_frames(None), lambda b: b, _slow_write, batch_size=2, queue_batches=2,
+        run_threaded(_frames(60), lambda b: b, _slow_write, batch_size=2, queue_batches=2,
                      finish=lambda b, p: _raise_after(3)(p) if b[0, 0, 0, 0] < 10 else _raise_after(0)(p))
     time.sleep(0.5)
     assert threading.active_count() == before
