@@ -34,6 +34,7 @@ import numpy as np
 
 from rtstyle.camera import FrameSource
 from rtstyle.color import finish
+from rtstyle.providers import TrtProfile
 from rtstyle.temporal import Stabilizer
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,9 @@ T = TypeVar("T")
 # between operators, or one of them, descheduled mid-operator, stalls the whole frame (640x360
 # fast network, 2 cores, camera at 120 fps: 38 fps shown without spinning, 15-22 fps with).
 LIVE_SPIN = False
+# One frame at a time, tuned for a 640x360 camera, up to 1920 on a side: a TensorRT engine for batches of
+# 8 at 1080p (rtstyle video's) runs single live frames far from the shape it was tuned for.
+LIVE_TRT_PROFILE = TrtProfile(opt=(1, 360, 640), max=(1, 1920, 1920))
 STRENGTH_STEP = 0.1
 POLL_SECONDS = 0.05  # how long a thread waits for new work before it checks the stop flag again
 

@@ -39,6 +39,7 @@ from rtstyle.live import (
     HELP,
     HOTKEYS,
     LIVE_SPIN,
+    LIVE_TRT_PROFILE,
     Action,
     Command,
     Feed,
@@ -355,7 +356,8 @@ def prepare(args: argparse.Namespace) -> tuple[FrameSource, StyleEngine, LiveSet
     virtual_cam = VirtualCamera() if args.virtual_cam else None
     variant = _variant(args)
     names, first = style_order(args.style, variant)
-    engine = make_engine(argparse.Namespace(**{**vars(args), "scale": args.scale or 1.0}), names, spin=LIVE_SPIN)
+    engine = make_engine(argparse.Namespace(**{**vars(args), "scale": args.scale or 1.0}), names, spin=LIVE_SPIN,
+                         trt_profile=LIVE_TRT_PROFILE)
     on_cpu = engine.provider == "CPUExecutionProvider"
     # The fast networks keep up at full size; the full ones need fewer pixels on a CPU.
     all_fast = all(s.variant == "fast" for s in engine.styles)

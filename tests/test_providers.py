@@ -199,6 +199,25 @@ def test_engine_passes_its_profile_and_a_new_profile_gets_its_own_cache(
     assert live_options["trt_engine_cache_prefix"] != video_options["trt_engine_cache_prefix"]
 
 
+def test_the_live_window_asks_tensorrt_for_single_frames(tiny_models: list[str], monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    import argparse
+
+    from rtstyle.live import LIVE_TRT_PROFILE
+    from rtstyle.options import make_engine
+
+    fake = FakeGpu(monkeypatch)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr("rtstyle.engine._BoundRunner", lambda session, device: _PlainRunner(session))
+    args = argparse.Namespace(device="tensorrt", precision="auto", scale=1.0, threads=0, style=tiny_models[0])
+    make_engine(args, spin=False, trt_profile=LIVE_TRT_PROFILE)
+    make_engine(args)
+    live, video = fake.options(TENSORRT)
+    assert live["trt_profile_opt_shapes"] == "frames:1x360x640x3"
+    assert live["trt_profile_max_shapes"].startswith("frames:1x")
+    assert video["trt_profile_opt_shapes"] == "frames:8x1088x1920x3"
+
+
 def test_first_tensorrt_build_is_announced_once_per_style(tiny_models: list[str], monkeypatch: pytest.MonkeyPatch,
                                                           tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     fake = FakeGpu(monkeypatch)
