@@ -250,7 +250,8 @@ class _BoundRunner(_PlainRunner):
         x, y, binding = self._buffers[frames.shape]
         x.update_inplace(np.ascontiguousarray(frames))
         self.session.run_with_iobinding(binding)
-        return np.array(y.numpy(), copy=True)  # the buffer is reused by the next call
+        out = y.numpy()  # from a device buffer: a new host array; from a host one: a view of it
+        return out.copy() if self.device == "cpu" else out  # the buffer is reused by the next call
 
 
 def likely_cpu(device: str) -> bool:

@@ -77,7 +77,7 @@ def test_every_step_runs_on_faked_gpu_providers(gpu_check: ModuleType, tiny_mode
     assert "not installed" in report["placement_fast"]["cuda"] or "unknown style" in report["placement_fast"]["cuda"]
     for device in ("cuda", "tensorrt"):
         assert set(report["pixels_vs_cpu"][device]) == set(tiny_models[:2])
-    assert report["io_binding"]["batches"] == 50
+    assert report["io_binding"]["batches"] == 50 and report["io_binding"]["earlier_results_kept"] is True
     assert report["video_1080p"]["frames"] == 6 and "stage_seconds" in report["video_1080p"]
     assert len(report["fps"]) == 2 * 2 * 2 * 2 and all("fps" in row for row in report["fps"])
     assert "verdict: pixels" in capsys.readouterr().out.splitlines()[-1]
