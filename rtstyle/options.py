@@ -31,7 +31,7 @@ def make_engine(args: argparse.Namespace, styles: Sequence[str] | None = None, *
     ``trt_profile``: the frame shapes the command sends, for TensorRT (default: ``rtstyle video``'s).
     """
     config = EngineConfig(device=args.device, precision=args.precision, scale=args.scale, threads=args.threads,
-                          spin=spin, **({"trt_profile": trt_profile} if trt_profile else {}))
+                          spin=spin, trt_profile=trt_profile or TrtProfile())
     chosen = [find_style(s) for s in styles] if styles else [find_style(args.style) if args.style else default_style()]
     return Engine(chosen, config)
 

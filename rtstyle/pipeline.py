@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import cv2
 import numpy as np
@@ -161,7 +161,8 @@ def run_threaded(
                 on_frames(len(batch))  # type: ignore[arg-type]
 
     def steady() -> None:
-        for batch, painted in to_finish:  # type: ignore[misc]
+        for item in to_finish:
+            batch, painted = cast("tuple[np.ndarray, np.ndarray]", item)
             start = time.perf_counter()
             out = finish(batch, painted)  # type: ignore[misc]
             busy["stabilize"] += time.perf_counter() - start

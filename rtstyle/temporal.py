@@ -97,9 +97,9 @@ class Stabilizer:
                 valid = cv2.erode(valid, np.ones((c.feather_px, c.feather_px), np.uint8))
                 valid = cv2.blur(valid, (2 * c.feather_px + 1, 2 * c.feather_px + 1))
             warped = _remap(self._previous_output, flow)  # type: ignore[arg-type]
-            weight = cv2.multiply(valid, c.strength)
-            # weight·warped + (1 − weight)·stylized, rounded, in one float32 pass without NumPy temporaries
-            out = cv2.blendLinear(warped, np.ascontiguousarray(stylized), weight, cv2.subtract(1.0, weight))
+            weight = valid * np.float32(c.strength)  # float32 H×W, one value per pixel (not per channel)
+            # weight·warped + (1 − weight)·stylized, rounded, in one float32 pass without H×W×3 temporaries
+            out = cv2.blendLinear(warped, np.ascontiguousarray(stylized), weight, np.float32(1) - weight)
         self._previous_input, self._previous_output = frame, out
         return out
 
