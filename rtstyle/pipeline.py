@@ -48,7 +48,7 @@ class StageTimes:
     decode: float
     stylize: float
     encode: float
-    stabilize: float = 0.0  # the finish thread's share, apart from inference
+    stabilize: float | None = None  # the finish thread's, when the stabilizer has one (else it is in stylize)
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def run_threaded(
     errors: list[BaseException] = []
     to_stylize, to_write = _Channel(queue_batches, stop), _Channel(queue_batches, stop)
     to_finish = _Channel(1, stop) if finish else to_write  # one waiting, one being finished, one painted
-    busy = {"decode": 0.0, "stylize": 0.0, "encode": 0.0, "stabilize": 0.0}
+    busy = {"decode": 0.0, "stylize": 0.0, "encode": 0.0, **({"stabilize": 0.0} if finish else {})}
     written = 0
 
     def guard(body: Callable[[], None]) -> Callable[[], None]:
