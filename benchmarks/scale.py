@@ -119,6 +119,36 @@ def speed(args: argparse.Namespace, engine: Engine) -> None:
         print(f"  {w}x{h}: {ms:6.1f} ms  {1000 / ms:5.1f} fps   peak RSS so far {peak:.0f} MiB", flush=True)
 
 
+def sheet(args: argparse.Namespace, engine: Engine) -> None:
+    """Rows: pictures; columns: painted at 640, at 1080p and at 4K (shown at 640), at 4K the old way
+    (its own size, shown at 640), and a 640x360 crop of the 4K result at full size."""
+    import av
+
+    from rtstyle.synthetic import scene
+
+    with av.open(str(SHARED / "data" / "video" / "big_buck_bunny_720p_5s.mp4")) as container:
+        bunny = next(f for i, f in enumerate(container.decode(video=0)) if i == 60).to_ndarray(format="bgr24")
+    text = scene(7, 3840, 2160)
+    for row in range(20):
+        cv2.putText(text, "One look at every size 0123456789", (80, 160 + 100 * row), cv2.FONT_HERSHEY_SIMPLEX,
+                    2.0, (20, 20, 20), 3, cv2.LINE_AA)
+    photo = held_out_photos(Path(args.content_dir), 2)[1]
+    rows = []
+    for style, picture in zip(args.styles * 3, (bunny, text, photo), strict=False):
+        sizes = {w: cv2.resize(picture, (w, w * 9 // 16), interpolation=cv2.INTER_AREA if w < picture.shape[1]
+                               else cv2.INTER_CUBIC) for w in WIDTHS}
+        shown = [cv2.resize(engine.stylize(sizes[w], style), (640, 360), interpolation=cv2.INTER_AREA) for w in WIDTHS]
+        old = cv2.resize(engine.paint(sizes[3840][None], style)[0], (640, 360), interpolation=cv2.INTER_AREA)
+        crop = engine.stylize(sizes[3840], style)[900:1260, 1600:2240]
+        rows.append(np.hstack([*shown, old, crop]))
+    cells = ["640", "1080p shown at 640", "4K shown at 640", "4K, own size (before)", "4K, 640x360 crop"]
+    head = np.full((40, rows[0].shape[1], 3), 255, np.uint8)
+    for i, label in enumerate(cells):
+        cv2.putText(head, label, (10 + 640 * i, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2, cv2.LINE_AA)
+    cv2.imwrite(str(args.sheet), np.vstack([head, *rows]), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    print(f"wrote {args.sheet}")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--styles", nargs="+", default=["starry_night_fast"])
@@ -129,11 +159,14 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=20)
     p.add_argument("--skip-look", action="store_true", help="speed and memory only")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--sheet", type=Path, help="also write a contact sheet (JPEG) of the sizes side by side")
     args = p.parse_args()
     torch.set_num_threads(max(1, args.threads or torch.get_num_threads()))
     engine = Engine(args.styles, EngineConfig(device="cpu", threads=args.threads))
     if not args.skip_look:
         look(args, engine, Scorer(args.vgg_weights))
+    if args.sheet:
+        sheet(args, engine)
     speed(args, engine)
     return 0
 

@@ -55,10 +55,14 @@ def cmd_video(args: argparse.Namespace) -> int:
     stabilizer = Stabilizer(StabilizerConfig(strength=args.stabilize_strength)) if args.stabilize else None
     result = stylize_video(args.input, args.output, engine, batch_size=args.batch, stabilizer=stabilizer,
                            encoder=args.encoder, preserve_colors=args.preserve_colors, progress=_show_progress(args))
+    stages = {k: v for k, v in vars(result.times).items() if v is not None}
     report = {"output": str(args.output), "frames": result.frames, "seconds": round(result.seconds, 3),
               "fps": round(result.fps, 2), "provider": engine.provider, "precision": engine.precision,
               "style": engine.style, "stabilize": args.stabilize,
-              "stage_seconds": {k: round(v, 3) for k, v in vars(result.times).items()}}
+              "stage_seconds": {k: round(v, 3) for k, v in stages.items()},
+              # the share of the run each stage was busy: the one near 1 is what limits the fps
+              "stage_share": {k: round(v / result.seconds, 3) if result.seconds else 0.0 for k, v in stages.items()},
+              "cpu_nodes": engine.cpu_nodes.get(engine.style)}  # a GPU session's nodes left on the CPU, or None
     if args.json:
         print(json.dumps(report))
     elif not args.quiet:

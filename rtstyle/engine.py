@@ -34,9 +34,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from rtstyle import providers
 from rtstyle.errors import InputError, ModelError, ProviderError, first_line
 from rtstyle.models import INPUT_NAME, StyleInfo, find_style, load_model
 from rtstyle.precision import graph_precision, to_fp16, to_fp32
+from rtstyle.providers import TrtProfile
 from rtstyle.strokes import Refine, check_stroke, enlarge, shrink, working_size
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,9 @@ class EngineConfig:
     spin: bool = True
     cache_dir: Path = field(default_factory=_cache_dir)
     io_binding: bool | None = None  # None: on for GPU providers (device buffers reused across calls)
-    trt_max_shape: tuple[int, int, int] = (8, 1088, 1920)  # batch, height, width the TensorRT profile covers
+    # The frame shapes TensorRT engines are built and tuned for: TrtProfile.for_frames(sizes, batch) from the
+    # sizes the engine will be sent (the default suits `rtstyle video` at 1080p).
+    trt_profile: TrtProfile = field(default_factory=TrtProfile)
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -85,6 +89,7 @@ class Engine:
             raise InputError("an engine needs at least one style")
         self.config = config or EngineConfig()
         self.styles = [s if isinstance(s, StyleInfo) else find_style(s) for s in styles]
+        self.cpu_nodes: dict[str, str] = {}  # style → one line on the nodes a GPU session left on the CPU
         self.provider = self._choose_provider(self.styles[0])
         self.precision = self._precision()
         self._sessions = {style.name: self._open(style) for style in self.styles}
@@ -161,6 +166,7 @@ class Engine:
             model = to_fp16(model) if graph_precision(model) == "fp32" else model
         else:  # TensorRT builds fp16 engines from the fp32 graph itself (trt_fp16_enable)
             model = to_fp32(model) if graph_precision(model) == "fp16" else model
+        data = model.SerializeToString()
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.config.threads
         if not self.config.spin:
@@ -169,18 +175,24 @@ class Engine:
         # partitioning: reflection padding and instance norm should stay inside TensorRT).
         partitioning = provider != _PROVIDER["cpu"] and log.isEnabledFor(logging.INFO)
         options.log_severity_level = 1 if partitioning else 3
-        with _captured_onnxruntime_log() as log_text:
+        if provider != _PROVIDER["cpu"]:
+            providers.preload_gpu_libraries()
+            providers.record_placement(options)
+        chain = self._with_options(provider, data)
+        with self._building(style, chain), _captured_onnxruntime_log() as log_text:
             try:
-                session = ort.InferenceSession(model.SerializeToString(), options,
-                                               providers=[self._with_options(provider)])
+                session = ort.InferenceSession(data, options, providers=chain, **providers.SESSION_KWARGS)
             except Exception as exc:  # onnxruntime's own errors (InvalidGraph, Fail, ...) have no common base
+                if provider != _PROVIDER["cpu"] and _GPU_FAILURE.search(str(exc)):
+                    raise ProviderError(_missing_provider_message(_device(provider), f"{log_text.getvalue()}\n"
+                                                                  f"[E:onnxruntime:] {exc}")) from exc
                 raise ModelError(f"{style.path}: onnxruntime cannot load it ({first_line(exc)})") from exc
         if partitioning:
             placed = [line for line in log_text.getvalue().splitlines() if "node" in line.lower()]
             log.info("onnxruntime on %s:\n%s", provider, "\n".join(placed))
         if session.get_providers()[0] != provider:
-            device = next(k for k, v in _PROVIDER.items() if v == provider)
-            raise ProviderError(_missing_provider_message(device, log_text.getvalue()))
+            raise ProviderError(_missing_provider_message(_device(provider), log_text.getvalue()))
+        self._check_placement(style, provider, session)
         device = "cpu" if provider == _PROVIDER["cpu"] else "cuda"
         use_binding = self.config.io_binding if self.config.io_binding is not None else device == "cuda"
         runner = _BoundRunner(session, device) if use_binding else _PlainRunner(session)
@@ -214,21 +226,30 @@ class Engine:
             return self.config.precision
         return "fp32" if (provider or self.provider) == _PROVIDER["cpu"] else "fp16"
 
-    def _with_options(self, provider: str) -> str | tuple[str, dict[str, object]]:
-        if provider == _PROVIDER["tensorrt"]:
-            cache = self.config.cache_dir / "tensorrt"
-            cache.mkdir(parents=True, exist_ok=True)
-            n, h, w = self.config.trt_max_shape
-            # One optimization profile for every frame size up to the maximum: no rebuild per size.
-            return provider, {"trt_fp16_enable": self.precision == "fp16", "trt_engine_cache_enable": True,
-                              "trt_engine_cache_path": str(cache), "trt_timing_cache_enable": True,
-                              "trt_timing_cache_path": str(cache),
-                              "trt_profile_min_shapes": f"{INPUT_NAME}:1x{MIN_SIDE}x{MIN_SIDE}x3",
-                              "trt_profile_opt_shapes": f"{INPUT_NAME}:{n}x{h}x{w}x3",
-                              "trt_profile_max_shapes": f"{INPUT_NAME}:{n}x{h}x{w}x3"}
-        if provider == _PROVIDER["cuda"]:
-            return provider, {"cudnn_conv_algo_search": "HEURISTIC"}
-        return provider
+    def _with_options(self, provider: str, model_bytes: bytes) -> list[str | tuple[str, dict]]:
+        """The providers for one session, ``provider`` first (TensorRT → CUDA → CPU, see rtstyle.providers)."""
+        if provider != _PROVIDER["tensorrt"]:
+            return providers.provider_chain(provider)
+        # One profile for every frame size in range (no rebuild per size); a cache of its own per model.
+        profile = self.config.trt_profile
+        return providers.provider_chain(provider, providers.tensorrt_options(
+            model_bytes, precision=self.precision, cache_dir=self.config.cache_dir, profile=profile))
+
+    def _building(self, style: StyleInfo, chain: list[str | tuple[str, dict]]) -> contextlib.AbstractContextManager:
+        """The first build of a TensorRT engine takes minutes: say so rather than hang in silence."""
+        name, options = chain[0] if isinstance(chain[0], tuple) else (chain[0], {})
+        if name != _PROVIDER["tensorrt"]:
+            return contextlib.nullcontext()
+        return providers.building_notice(style.name, self.config.cache_dir, str(options["trt_engine_cache_prefix"]))
+
+    def _check_placement(self, style: StyleInfo, provider: str, session: ort.InferenceSession) -> None:
+        """A GPU session that leaves nodes on the CPU copies frames each way: one line says so."""
+        line = None if provider == _PROVIDER["cpu"] else providers.describe_cpu_nodes(provider,
+                                                                                     providers.placement(session))
+        if line is None:
+            return
+        self.cpu_nodes[style.name] = line
+        log.log(logging.WARNING if self.config.device != "auto" else logging.INFO, "%s: %s", style.name, line)
 
 
 class _PlainRunner:
@@ -264,7 +285,8 @@ class _BoundRunner(_PlainRunner):
         x, y, binding = self._buffers[frames.shape]
         x.update_inplace(np.ascontiguousarray(frames))
         self.session.run_with_iobinding(binding)
-        return np.array(y.numpy(), copy=True)  # the buffer is reused by the next call
+        out = y.numpy()  # from a device buffer: a new host array; from a host one: a view of it
+        return out.copy() if self.device == "cpu" else out  # the buffer is reused by the next call
 
 
 def likely_cpu(device: str) -> bool:
@@ -302,14 +324,25 @@ def _captured_onnxruntime_log() -> Iterator[io.StringIO]:
             text.write(sink.read().decode(errors="replace"))
 
 
+_GPU_FAILURE = re.compile(r"CUDA|cuda|cuDNN|cudnn|cublas|TensorRT|TRT|nvinfer|driver|GPU|\bEP\b")
+
+
+def _device(provider: str) -> str:
+    return next(k for k, v in _PROVIDER.items() if v == provider)
+
+
 def _missing_provider_message(device: str, log_text: str = "") -> str:
-    need = {"cuda": "an NVIDIA driver, onnxruntime-gpu and the CUDA and cuDNN libraries it was built for",
-            "tensorrt": "an NVIDIA driver, onnxruntime-gpu, CUDA, cuDNN and TensorRT 10 libraries",
+    need = {"cuda": "an NVIDIA driver, onnxruntime-gpu and the CUDA and cuDNN libraries it was built for "
+                    "(pip install 'rtstyle[cuda]')",
+            "tensorrt": "an NVIDIA driver, onnxruntime-gpu, CUDA, cuDNN and TensorRT 10 libraries "
+                        "(pip install 'rtstyle[tensorrt]' --extra-index-url https://pypi.nvidia.com)",
             "cpu": "onnxruntime"}[device]
     missing = sorted(set(re.findall(r"([\w.+-]+\.so[\w.]*): cannot open shared object file", log_text)))
     found = f"; missing: {', '.join(missing)}" if missing else ""
+    said = providers.onnxruntime_said(log_text)
+    said = f"; onnxruntime said: {said}" if said else ""
     return (f"--device {device} was asked for but onnxruntime {ort.__version__} cannot run "
-            f"{_PROVIDER[device]} here{found}; it needs {need}")
+            f"{_PROVIDER[device]} here{found}; it needs {need}{said}")
 
 
 def default_batch_size(provider: str) -> int:

@@ -33,6 +33,7 @@ import numpy as np
 
 from rtstyle.camera import FrameSource
 from rtstyle.color import finish
+from rtstyle.providers import TrtProfile
 from rtstyle.strokes import STROKE_RANGE, Refine
 from rtstyle.temporal import Stabilizer
 
@@ -43,6 +44,9 @@ T = TypeVar("T")
 # between operators, or one of them, descheduled mid-operator, stalls the whole frame (640x360
 # fast network, 2 cores, camera at 120 fps: 38 fps shown without spinning, 15-22 fps with).
 LIVE_SPIN = False
+# One frame at a time, tuned for a 640x360 camera, up to 1920 on a side: a TensorRT engine for batches of
+# 8 at 1080p (rtstyle video's) runs single live frames far from the shape it was tuned for.
+LIVE_TRT_PROFILE = TrtProfile(opt=(1, 424, 704), max=(1, 2688, 2688))  # one frame at the working size
 STRENGTH_STEP = 0.1
 STROKE_STEP = 1.25  # each [ or ] makes strokes this much smaller or bigger
 POLL_SECONDS = 0.05  # how long a thread waits for new work before it checks the stop flag again

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from rtstyle.engine import DEVICES, Engine, EngineConfig
 from rtstyle.models import default_style, find_style
+from rtstyle.providers import TrtProfile
 from rtstyle.strokes import STROKE_HELP
 
 
@@ -24,10 +25,14 @@ def engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0: all cores)")
 
 
-def make_engine(args: argparse.Namespace, styles: Sequence[str] | None = None, *, spin: bool = True) -> Engine:
-    """The engine :func:`engine_options` describe, for ``styles`` (default: ``--style`` or the default one)."""
+def make_engine(args: argparse.Namespace, styles: Sequence[str] | None = None, *, spin: bool = True,
+                trt_profile: TrtProfile | None = None) -> Engine:
+    """The engine :func:`engine_options` describe, for ``styles`` (default: ``--style`` or the default one).
+
+    ``trt_profile``: the frame shapes the command sends, for TensorRT (default: ``rtstyle video``'s).
+    """
     config = EngineConfig(device=args.device, precision=args.precision, stroke=args.stroke_size, threads=args.threads,
-                          spin=spin)
+                          spin=spin, trt_profile=trt_profile or TrtProfile())
     chosen = [find_style(s) for s in styles] if styles else [find_style(args.style) if args.style else default_style()]
     return Engine(chosen, config)
 

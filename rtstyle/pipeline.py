@@ -2,9 +2,11 @@
 
 :func:`run_threaded` is the one pipeline for files. A *reader* thread pulls frames from the
 source and groups them into batches on a bounded queue; the caller's thread stylizes each batch
-(so Ctrl-C lands where inference runs, and the engine is only ever used from one thread); a
-*writer* thread takes stylized batches from a second bounded queue and writes them frame by
-frame. Decoding and encoding thus overlap inference, and memory stays bounded by the queues.
+(so Ctrl-C lands where inference runs, and the engine is only ever used from one thread); an
+optional *finish* thread steadies each painted batch against flicker (CPU work) while the next one
+is painted, so two batches are in flight; a *writer* thread takes stylized batches from a bounded
+queue and writes them frame by frame. Decoding and encoding thus overlap inference, and memory
+stays bounded by the queues.
 
 When any stage raises, a shared ``threading.Event`` tells the others to stop; every blocking
 ``put``/``get`` waits in short slices and checks it, so no thread stays blocked on a full or
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import cv2
 import numpy as np
@@ -47,6 +49,7 @@ class StageTimes:
     decode: float
     stylize: float
     encode: float
+    stabilize: float | None = None  # the finish thread's, when the stabilizer has one (else it is in stylize)
 
 
 @dataclass(frozen=True)
@@ -112,12 +115,17 @@ def run_threaded(
     batch_size: int = 1,
     queue_batches: int = 4,
     on_frames: Callable[[int], None] | None = None,
+    finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> RunResult:
-    """Run the pipeline of the module docstring; returns how many frames were written."""
+    """Run the pipeline of the module docstring; returns how many frames were written.
+
+    ``finish(batch, painted)``, when given, runs on its own thread in batch order (the stabilizer).
+    """
     stop = threading.Event()
     errors: list[BaseException] = []
     to_stylize, to_write = _Channel(queue_batches, stop), _Channel(queue_batches, stop)
-    busy = {"decode": 0.0, "stylize": 0.0, "encode": 0.0}
+    to_finish = _Channel(1, stop) if finish else to_write  # one waiting, one being finished, one painted
+    busy = {"decode": 0.0, "stylize": 0.0, "encode": 0.0, **({"stabilize": 0.0} if finish else {})}
     written = 0
 
     def guard(body: Callable[[], None]) -> Callable[[], None]:
@@ -153,8 +161,19 @@ def run_threaded(
             if on_frames:
                 on_frames(len(batch))  # type: ignore[arg-type]
 
+    def steady() -> None:
+        for item in to_finish:
+            batch, painted = cast("tuple[np.ndarray, np.ndarray]", item)
+            start = time.perf_counter()
+            out = finish(batch, painted)  # type: ignore[misc]
+            busy["stabilize"] += time.perf_counter() - start
+            to_write.put(out)
+        to_write.put(_DONE)
+
     threads = [threading.Thread(target=guard(read), name="rtstyle-decode", daemon=True),
                threading.Thread(target=guard(encode), name="rtstyle-encode", daemon=True)]
+    if finish:
+        threads.append(threading.Thread(target=guard(steady), name="rtstyle-finish", daemon=True))
     began = time.perf_counter()
     for t in threads:
         t.start()
@@ -163,8 +182,8 @@ def run_threaded(
             start = time.perf_counter()
             out = stylize(batch)  # type: ignore[arg-type]
             busy["stylize"] += time.perf_counter() - start
-            to_write.put(out)
-        to_write.put(_DONE)
+            to_finish.put((batch, out) if finish else out)
+        to_finish.put(_DONE)
     except _Stopped:
         pass
     except BaseException:
@@ -207,9 +226,12 @@ def stylize_video(
     an exception it raises stops the run like any other (the studio cancels jobs that way).
     """
     source, target = check_paths(source, target)
+    on_gpu = engine.provider != "CPUExecutionProvider"
     if batch_size is None:
         batch_size = default_batch_size(engine.provider)
-    stylize = painter(engine, stabilizer, preserve_colors)
+    # On a GPU the stabilizer runs on its own thread while the next batch is painted (two batches in flight);
+    # on a CPU that thread would only take cores from onnxruntime's.
+    stylize = painter(engine, None if on_gpu else stabilizer, preserve_colors)
     with VideoReader(source) as reader:
         writer = VideoWriter(target, reader.info.fps, audio_from=source, encoder=encoder)
         total = reader.info.frame_count or None
@@ -218,7 +240,8 @@ def stylize_video(
                 bar.update(n)
                 if on_frames is not None:
                     on_frames(n)
-            result = run_threaded(reader, stylize, writer.write, batch_size=batch_size, on_frames=written)
+            result = run_threaded(reader, stylize, writer.write, batch_size=batch_size, on_frames=written,
+                                  finish=steadier(stabilizer) if on_gpu else None)
     return result
 
 
@@ -239,6 +262,13 @@ def painter(engine: Engine, stabilizer: Stabilizer | None, preserve_colors: bool
     def stylize(batch: np.ndarray) -> np.ndarray:
         return engine.stylize(batch, refine=refine if preserve_colors or stabilizer is not None else None)
     return stylize
+
+
+def steadier(stabilizer: Stabilizer | None) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+    """``(batch, painted) -> steadied``, the stabilizer's part of :func:`painter`, for run_threaded's finish."""
+    if stabilizer is None:
+        return None
+    return lambda batch, out: np.stack([stabilizer.process(f, o) for f, o in zip(batch, out, strict=True)])
 
 
 def check_paths(source: str | Path, target: str | Path) -> tuple[Path, Path]:

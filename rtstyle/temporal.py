@@ -53,24 +53,25 @@ class FlowEstimator:
         back = self._dis.calc(b, a, None)  # current → previous
         fwd = self._dis.calc(a, b, None)  # previous → current
         # A consistent pixel goes to previous and back to where it started.
-        there = _remap(fwd, back)
-        error = np.linalg.norm(back + there, axis=2)
+        loop = back + _remap(fwd, back)
+        error = cv2.magnitude(loop[..., 0], loop[..., 1])
         valid = (error < threshold_px * scale).astype(np.float32)
-        flow = cv2.resize(back, (w, h), interpolation=cv2.INTER_LINEAR) / scale
+        flow = cv2.resize(back, (w, h), interpolation=cv2.INTER_LINEAR)
+        flow *= np.float32(1 / scale)  # in place: a full-frame float32 map
         return flow, cv2.resize(valid, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 @functools.lru_cache(maxsize=4)
 def _grid(h: int, w: int) -> np.ndarray:
-    """Pixel coordinates 2×H×W (y, x), made once per frame size rather than once per frame."""
-    return np.indices((h, w), dtype=np.float32)
+    """Pixel coordinates H×W×2 float32 (x, y), made once per frame size rather than once per frame."""
+    y, x = np.indices((h, w), dtype=np.float32)
+    return np.dstack([x, y])
 
 
 def _remap(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Sample ``image`` at (x, y) + flow(x, y) for every pixel (bilinear, edges replicated)."""
-    grid = _grid(flow.shape[0], flow.shape[1])
-    return cv2.remap(image, grid[1] + flow[..., 0], grid[0] + flow[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
+    where = cv2.add(_grid(flow.shape[0], flow.shape[1]), flow)  # one float32 H×W×2 map: remap's fast path
+    return cv2.remap(image, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 class Stabilizer:
@@ -96,8 +97,9 @@ class Stabilizer:
                 valid = cv2.erode(valid, np.ones((c.feather_px, c.feather_px), np.uint8))
                 valid = cv2.blur(valid, (2 * c.feather_px + 1, 2 * c.feather_px + 1))
             warped = _remap(self._previous_output, flow)  # type: ignore[arg-type]
-            weight = (c.strength * valid)[..., None]
-            out = (weight * warped + (1 - weight) * stylized).round().astype(np.uint8)
+            weight = valid * np.float32(c.strength)  # float32 H×W, one value per pixel (not per channel)
+            # weight·warped + (1 − weight)·stylized, rounded, in one float32 pass without H×W×3 temporaries
+            out = cv2.blendLinear(warped, np.ascontiguousarray(stylized), weight, np.float32(1) - weight)
         self._previous_input, self._previous_output = frame, out
         return out
 

@@ -223,7 +223,8 @@ class VideoWriter:
 
 _ENCODER_OPTIONS = {  # quality: x264's CRF scale (lower is better); NVENC's constant quality is close to it
     "libx264": lambda q: {"crf": str(q), "preset": "fast"},
-    "h264_nvenc": lambda q: {"rc": "vbr", "cq": str(q), "preset": "p4"},
+    # b=0: with cq, NVENC would otherwise also cap the rate at FFmpeg's default 2 Mb/s and lose quality
+    "h264_nvenc": lambda q: {"rc": "vbr", "cq": str(q), "b": "0", "preset": "p4"},
 }
 
 
@@ -243,6 +244,10 @@ def pick_encoder(choice: str, size: tuple[int, int], fps: Fraction) -> str:
             return name
         except av.FFmpegError as exc:
             log.info("encoder %s unusable here: %s", name, exc)
+    if choice == "h264_nvenc" and nvidia_driver_present():
+        raise OutputError("the h264_nvenc encoder cannot open here: this NVIDIA GPU has no video encoder (compute "
+                          "GPUs such as the H100 and A100 have no NVENC) or its driver cannot open one; "
+                          "use --encoder libx264")
     raise OutputError(f"the {choice} encoder cannot open here (an NVIDIA GPU and driver are needed for NVENC)")
 
 

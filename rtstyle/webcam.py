@@ -39,6 +39,7 @@ from rtstyle.live import (
     HELP,
     HOTKEYS,
     LIVE_SPIN,
+    LIVE_TRT_PROFILE,
     Action,
     Command,
     Feed,
@@ -352,7 +353,7 @@ def prepare(args: argparse.Namespace) -> tuple[FrameSource, StyleEngine, LiveSet
     virtual_cam = VirtualCamera() if args.virtual_cam else None
     variant = _variant(args)
     names, first = style_order(args.style, variant)
-    engine = make_engine(args, names, spin=LIVE_SPIN)
+    engine = make_engine(args, names, spin=LIVE_SPIN, trt_profile=LIVE_TRT_PROFILE)
     # The HUD shows the stroke size, and [ and ] change it from there.
     stroke = engine.stroke_size(engine.style_names[first])
     settings = LiveSettings(first_style=first, stroke=stroke, output_dir=args.output_dir,

@@ -74,6 +74,58 @@ def test_an_error_in_any_stage_surfaces_once_without_hanging(stage: str) -> None
     assert threading.active_count() == before  # every stage thread has ended
 
 
+def test_finish_runs_on_the_next_batch_s_time_in_order() -> None:
+    """Two batches in flight: batch 1 is painted while batch 0 is being finished (the stabilizer)."""
+    painting_second = threading.Event()
+    overlapped: list[bool] = []
+
+    def stylize(batch: np.ndarray) -> np.ndarray:
+        if batch[0, 0, 0, 0] == 2:  # the second batch of two frames
+            painting_second.set()
+        return batch + 1
+
+    def finish(batch: np.ndarray, painted: np.ndarray) -> np.ndarray:
+        if not overlapped:
+            overlapped.append(painting_second.wait(timeout=5))  # never set when run one after the other
+        assert np.array_equal(painted, batch + 1)
+        return painted * 2
+
+    written: list[int] = []
+    result = run_threaded(_frames(9), stylize, lambda f: written.append(int(f[0, 0, 0])), batch_size=2,
+                          finish=finish)
+    assert overlapped == [True]
+    assert result.frames == 9 and written == [(i + 1) * 2 for i in range(9)]
+    assert result.times.stabilize > 0
+
+
+def test_an_error_in_finish_surfaces_without_hanging() -> None:
+    before = threading.active_count()
+    with pytest.raises(Boom):
+        run_threaded(_frames(60), lambda b: b, _slow_write, batch_size=2, queue_batches=2,
+                     finish=lambda b, p: _raise_after(3)(p) if b[0, 0, 0, 0] < 10 else _raise_after(0)(p))
+    time.sleep(0.5)
+    assert threading.active_count() == before
+
+
+def test_the_stabilizer_beside_inference_paints_what_it_did_inside() -> None:
+    from types import SimpleNamespace
+
+    from rtstyle.pipeline import painter, steadier
+    from rtstyle.synthetic import scene
+    from rtstyle.temporal import Stabilizer
+
+    frames = [scene(i * 3, 96, 64) for i in range(7)]
+    # An engine that paints at the frames' own size, so its refine step sees the frames themselves.
+    engine = SimpleNamespace(stylize=lambda b, refine=None: refine(b, 255 - b) if refine else 255 - b)
+    inside, beside = [], []
+    run_threaded(iter(frames), painter(engine, Stabilizer(), False), inside.append, batch_size=3)  # type: ignore
+    run_threaded(iter(frames), painter(engine, None, False), beside.append, batch_size=3,  # type: ignore
+                 finish=steadier(Stabilizer()))
+    assert len(inside) == len(beside) == 7
+    for a, b in zip(inside, beside, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_ctrl_c_in_inference_stops_the_other_stages() -> None:
     def interrupt(batch: np.ndarray) -> np.ndarray:
         raise KeyboardInterrupt

@@ -362,6 +362,27 @@ STAGES = {  # the stage busy when Ctrl-C comes: class, method called once per fr
 }
 
 
+def test_nvenc_constant_quality_is_not_capped_by_a_default_bitrate() -> None:
+    from rtstyle.video import _ENCODER_OPTIONS
+
+    options = _ENCODER_OPTIONS["h264_nvenc"](18)
+    assert options["cq"] == "18" and options["b"] == "0"
+
+
+def test_nvenc_on_a_gpu_without_an_encoder_says_so(monkeypatch) -> None:
+    from rtstyle.errors import OutputError
+    from rtstyle.video import pick_encoder
+
+    monkeypatch.setattr("rtstyle.engine.nvidia_driver_present", lambda: True)
+
+    def no_encoder(name: str, mode: str) -> av.CodecContext:
+        raise av.error.PermissionError(1, f"avcodec_open2({name!r}): OpenEncodeSessionEx failed: unsupported device")
+
+    monkeypatch.setattr(av.CodecContext, "create", no_encoder)
+    with pytest.raises(OutputError, match="this NVIDIA GPU has no video encoder .*H100"):
+        pick_encoder("h264_nvenc", (64, 48), Fraction(25))
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_ctrl_c_in_any_stage_exits_130_and_leaves_no_output(tiny_models, clip, tmp_path: Path, monkeypatch, capsys,
                                                             stage: str) -> None:
