@@ -354,7 +354,7 @@ def _ticking_frames(method: Callable[..., Iterator[np.ndarray]], tick: Callable[
 
 
 STAGES = {  # the stage busy when Ctrl-C comes: class, method called once per frame, how to wrap it
-    "decoding": (VideoReader, "__iter__", _ticking_frames),
+    "decoding": (VideoReader, "timed", _ticking_frames),
     "inference": (Engine, "stylize", _ticking_call),
     "encoding": (VideoWriter, "write", _ticking_call),
 }
