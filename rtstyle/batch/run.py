@@ -32,6 +32,7 @@ class VideoResult:
     frames: int
     seconds: float
     error: RtstyleError | None = None
+    duration: float = 0.0  # of the video written, in seconds
 
     @property
     def fps(self) -> float:
