@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import cast
 
 import av
 import numpy as np
@@ -167,7 +168,8 @@ class _Filter:
 
     def __init__(self, size: tuple[int, int], fmt: str, scale: str, out_format: str):
         self._graph = av.filter.Graph()
-        source = self._graph.add_buffer(width=size[0], height=size[1], format=fmt, time_base=Fraction(1, 1000))
+        source = self._graph.add_buffer(width=size[0], height=size[1], format=av.VideoFormat(fmt),
+                                        time_base=Fraction(1, 1000))
         nodes = [source, self._graph.add("scale", scale), self._graph.add("format", out_format),
                  self._graph.add("buffersink")]
         for a, b in zip(nodes, nodes[1:], strict=False):
@@ -178,4 +180,4 @@ class _Filter:
     def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
         frame.pts, self._pushed = self._pushed, self._pushed + 1  # read the frame's own pts before this
         self._graph.push(frame)
-        return self._graph.pull()
+        return cast(av.VideoFrame, self._graph.pull())

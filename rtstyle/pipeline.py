@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import cv2
 import numpy as np
@@ -106,8 +106,10 @@ def batched(frames: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
         yield np.stack(batch)
 
 
-def _timed_batches(frames: Iterable[np.ndarray | TimedFrame], size: int
-                   ) -> Iterator[tuple[np.ndarray, tuple[Stamp | None, ...] | None]]:
+_Batch = tuple[np.ndarray, tuple[Stamp | None, ...] | None]  # N×H×W×3 pictures, and their stamps if timed
+
+
+def _timed_batches(frames: Iterable[np.ndarray | TimedFrame], size: int) -> Iterator[_Batch]:
     """:func:`batched` pictures, each batch with its frames' stamps (None for plain pictures)."""
     stamps: list[Stamp | None] = []
     timed = False
@@ -168,7 +170,8 @@ def run_threaded(
 
     def encode() -> None:
         nonlocal written
-        for batch, stamps in to_write:  # type: ignore[misc]
+        for item in to_write:
+            batch, stamps = cast(_Batch, item)
             start = time.perf_counter()
             for i, frame in enumerate(batch):
                 write(frame if stamps is None else TimedFrame(frame, stamps[i]))  # type: ignore[arg-type]
@@ -183,7 +186,8 @@ def run_threaded(
     for t in threads:
         t.start()
     try:
-        for batch, stamps in to_stylize:  # type: ignore[misc]
+        for item in to_stylize:
+            batch, stamps = cast(_Batch, item)
             start = time.perf_counter()
             out = stylize(batch)
             busy["stylize"] += time.perf_counter() - start

@@ -163,8 +163,8 @@ def has_frame_times(container: av.container.InputContainer) -> bool:
 
 def decoded(frame: av.VideoFrame, convert: FrameConverter, *, timed: bool = True) -> TimedFrame:
     """A decoded frame as an upright BGR picture with its timestamp (read before converting)."""
-    known = timed and frame.pts is not None and frame.time_base
-    stamp = Stamp(frame.pts, Fraction(frame.time_base)) if known else None
+    pts, time_base = frame.pts, frame.time_base
+    stamp = Stamp(pts, Fraction(time_base)) if timed and pts is not None and time_base else None
     return TimedFrame(upright(convert(frame), frame.rotation), stamp)
 
 

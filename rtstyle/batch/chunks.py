@@ -165,7 +165,7 @@ def _remux(part: Path, offset: Fraction, clock: _DecodeClock, video: av.video.st
         stream = container.streams.video[0]
         if stream.codec_context.extradata != extradata:
             raise OutputError(f"{part.name} was encoded with other settings than the first chunk")
-        time_base = Fraction(stream.time_base)
+        time_base = Fraction(stream.time_base or Fraction(1, 90000))  # MP4 always has one
         shift, times = round(offset / time_base), []
         for packet in (p for p in container.demux(stream) if p.size):
             if packet.pts is None:

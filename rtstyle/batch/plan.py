@@ -236,4 +236,4 @@ def _scan(path: Path) -> tuple[Fraction, int, _Timeline | None]:
     order = sorted(pts)
     index = {p: i for i, p in enumerate(order)}
     return Fraction(fps), len(pts), _Timeline(order, sorted({0, *(index[k] for k in keys)}),
-                                              Fraction(stream.time_base), timed)
+                                              Fraction(stream.time_base or 1), timed and bool(stream.time_base))
