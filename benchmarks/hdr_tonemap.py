@@ -47,7 +47,7 @@ def write_hdr(frames: list[av.VideoFrame], path: Path, transfer: str) -> None:
         for i, frame in enumerate(frames):
             frame.colorspace, frame.color_primaries, frame.color_trc, frame.color_range = 1, 1, 1, 1
             hdr = to_hdr(frame)
-            hdr.pts = i
+            hdr.pts, hdr.time_base = i, Fraction(1, 25)
             c.mux(video.encode(hdr))
         c.mux(video.encode(None))
 
