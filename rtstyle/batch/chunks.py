@@ -113,7 +113,7 @@ def join_chunks(plan: VideoPlan, parts: Sequence[Path]) -> float:
             try:
                 times: list[Fraction] = []
                 for chunk, part in zip(plan.chunks, parts, strict=True):
-                    times += _remux(part, plan.offset(chunk), clock, video, out, audio, extradata)
+                    times += _remux(part, plan.offset(chunk), plan.fps, clock, video, out, audio, extradata)
                 if audio:
                     audio.mux_until(None)
             finally:
@@ -134,8 +134,8 @@ class _DecodeClock:
     """Decode timestamps for a joined stream whose decoder holds up to ``delay`` frames: the
     ``k``-th packet decodes at the ``(k - delay)``-th presentation time (the smallest not yet
     used, which a stream with that delay has always seen by then), the first ``delay`` packets
-    before the first frame, a first frame's duration apart (so the decode timeline is as long as
-    the presentation one, and a constant rate reads back exact). x264 starts a clip shorter than
+    before the first frame, 1/fps apart (so the decode timeline is as long as the presentation
+    one, and a constant rate reads back exact). x264 starts a clip shorter than
     its B-frame delay without one, so the chunks' own decode timestamps would step back (a muxer
     error) at a seam."""
 
@@ -146,17 +146,18 @@ class _DecodeClock:
         self._step = 1
         self._count = 0
 
-    def dts(self, pts: int, duration: int) -> int:
+    def dts(self, pts: int, step: int) -> int:
+        """``step``: 1/fps in the packets' time base."""
         heapq.heappush(self._seen, pts)
         if self._first is None:
-            self._first, self._step = pts, max(1, duration)
+            self._first, self._step = pts, max(1, step)
         self._count += 1
         if self._count <= self.delay:
             return self._first - (self.delay - self._count + 1) * self._step
         return heapq.heappop(self._seen)
 
 
-def _remux(part: Path, offset: Fraction, clock: _DecodeClock, video: av.video.stream.VideoStream,
+def _remux(part: Path, offset: Fraction, fps: Fraction, clock: _DecodeClock, video: av.video.stream.VideoStream,
            out: av.container.OutputContainer, audio: AudioTrack | None, extradata: bytes | None
            ) -> list[Fraction]:
     """Mux ``part``'s packets ``offset`` seconds on, with the audio that plays up to each; returns
@@ -166,12 +167,12 @@ def _remux(part: Path, offset: Fraction, clock: _DecodeClock, video: av.video.st
         if stream.codec_context.extradata != extradata:
             raise OutputError(f"{part.name} was encoded with other settings than the first chunk")
         time_base = Fraction(stream.time_base or Fraction(1, 90000))  # MP4 always has one
-        shift, times = round(offset / time_base), []
+        shift, step, times = round(offset / time_base), round(1 / (fps * time_base)), []
         for packet in (p for p in container.demux(stream) if p.size):
             if packet.pts is None:
                 raise OutputError(f"{part.name}: a packet without a timestamp")
             packet.pts += shift
-            packet.dts = clock.dts(packet.pts, packet.duration or 0)
+            packet.dts = clock.dts(packet.pts, step)
             packet.time_base, packet.stream = time_base, video
             times.append(packet.pts * time_base)
             if audio:
