@@ -56,7 +56,8 @@ def cmd_video(args: argparse.Namespace) -> int:
     result = stylize_video(args.input, args.output, engine, batch_size=args.batch, stabilizer=stabilizer,
                            encoder=args.encoder, preserve_colors=args.preserve_colors, progress=_show_progress(args))
     stages = {k: v for k, v in vars(result.times).items() if v is not None}
-    report = {"output": str(args.output), "frames": result.frames, "seconds": round(result.seconds, 3),
+    report = {"output": str(args.output), "frames": result.frames, "duration": round(result.duration, 3),
+              "seconds": round(result.seconds, 3),
               "fps": round(result.fps, 2), "provider": engine.provider, "precision": engine.precision,
               "style": engine.style, "stabilize": args.stabilize,
               "stage_seconds": {k: round(v, 3) for k, v in stages.items()},

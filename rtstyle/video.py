@@ -13,7 +13,9 @@ from types import TracebackType
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
+from rtstyle.colorspace import BT470BG, SMPTE170M, ColourTags, FrameConverter, bgr_to_yuv, output_tags, tag
 from rtstyle.errors import InputError, OutputError
 
 log = logging.getLogger(__name__)
@@ -33,12 +35,37 @@ class VideoInfo:
     fps: Fraction
     frame_count: int  # from the header; 0 when the container does not say
     has_audio: bool
+    time_base: Fraction = Fraction(0)  # of the stream's timestamps (0: unknown)
+    colour: ColourTags = ColourTags()
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """When a frame is shown: ``pts`` ticks of ``time_base`` seconds, as its input stream said."""
+
+    pts: int
+    time_base: Fraction
+
+    @property
+    def seconds(self) -> Fraction:
+        return self.pts * self.time_base
+
+
+@dataclass(frozen=True)
+class TimedFrame:
+    """A uint8 BGR H×W×3 picture and its presentation time (None: the file gave none)."""
+
+    image: np.ndarray
+    stamp: Stamp | None
 
 
 class VideoReader:
     """Decodes every frame of a file, in order, as uint8 BGR H×W×3 (a lossless source).
 
-    Each frame's display rotation is applied to its pixels, so what comes out is upright.
+    Each frame's display rotation is applied to its pixels, so what comes out is upright; its
+    colour is converted with its own matrix and range, and HDR (HLG or PQ) is tone-mapped to SDR
+    BT.709 (:mod:`rtstyle.colorspace`). Iterating gives the pictures; :meth:`timed` gives them
+    with their timestamps.
     """
 
     def __init__(self, path: str | Path):
@@ -55,6 +82,8 @@ class VideoReader:
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"  # frame and slice threads in the decoder
         self.info = self._read_info()
+        self._convert = FrameConverter()
+        self._timed = has_frame_times(self._container)
         # MP4/MOV sample tables give the exact frame count; AVI and others only estimate it.
         self._exact_count = "mp4" in self._container.format.name and self.info.frame_count > 0
 
@@ -64,13 +93,20 @@ class VideoReader:
         if not fps:
             raise InputError(f"{self.path}: the video stream has no frame rate")
         return VideoInfo(width=s.codec_context.width, height=s.codec_context.height, fps=Fraction(fps),
-                         frame_count=s.frames or 0, has_audio=bool(self._container.streams.audio))
+                         frame_count=s.frames or 0, has_audio=bool(self._container.streams.audio),
+                         time_base=Fraction(s.time_base or 0), colour=ColourTags.of(s.codec_context))
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        return (frame.image for frame in self.timed())
+
+    def timed(self) -> Iterator[TimedFrame]:
         count = 0
         try:
             for frame in self._container.decode(self._stream):
-                yield upright(frame.to_ndarray(format="bgr24"), frame.rotation)
+                if count == 0 and ColourTags.of(frame).hdr:
+                    log.warning("%s is HDR (%s): tone-mapped to SDR BT.709 before painting", self.path.name,
+                                ColourTags.of(frame).describe())
+                yield decoded(frame, self._convert, timed=self._timed)
                 count += 1
         except av.FFmpegError as exc:
             raise InputError(f"{self.path}: the video is corrupt after frame {count} ({exc.strerror or exc})") from exc
@@ -118,6 +154,20 @@ def yuv_frame(image: np.ndarray) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
 
 
+def has_frame_times(container: av.container.InputContainer) -> bool:
+    """Whether the frames' timestamps say when each is shown. AVI has no presentation times: a frame
+    lasts 1/fps, and the timestamps FFmpeg derives from its index can skip where an encoder's
+    B-frame delay left an empty slot (frame 1 of an MPEG-4 clip at 2/15 s)."""
+    return container.format.name != "avi"
+
+
+def decoded(frame: av.VideoFrame, convert: FrameConverter, *, timed: bool = True) -> TimedFrame:
+    """A decoded frame as an upright BGR picture with its timestamp (read before converting)."""
+    pts, time_base = frame.pts, frame.time_base
+    stamp = Stamp(pts, Fraction(time_base)) if timed and pts is not None and time_base else None
+    return TimedFrame(upright(convert(frame), frame.rotation), stamp)
+
+
 def upright(image: np.ndarray, rotation: float) -> np.ndarray:
     """Apply a display matrix's rotation (degrees counter-clockwise, as PyAV reports it)."""
     quarter_turns = round(rotation / 90) % 4
@@ -125,7 +175,13 @@ def upright(image: np.ndarray, rotation: float) -> np.ndarray:
 
 
 class VideoWriter:
-    """H.264 (yuv420p) at a constant ``fps``, with the audio of ``audio_from`` kept.
+    """H.264 (yuv420p), with the audio of ``audio_from`` kept.
+
+    Frames written with a :class:`Stamp` keep it: the stream takes the first stamp's time base and
+    every frame its own time (minus the first frame's, so the video starts at 0): a constant rate
+    stays exact and a variable one stays variable. Frames without one are shown every 1/``fps``.
+    The pixels are converted with, and the stream tagged as, ``colour`` (default: BT.709 for HD,
+    BT.601 below; :func:`~rtstyle.colorspace.output_tags`).
 
     ``encoder="auto"`` uses NVIDIA's NVENC (h264_nvenc) where it opens, libx264 otherwise.
 
@@ -137,7 +193,7 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | Path, fps: Fraction, *, audio_from: str | Path | None = None,
-                 encoder: str = "auto", quality: int = 18):
+                 encoder: str = "auto", quality: int = 18, colour: ColourTags | None = None):
         self.path = Path(path)
         check_writable(self.path)
         self.fps = Fraction(fps)
@@ -150,24 +206,60 @@ class VideoWriter:
         self._audio: AudioTrack | None = None
         self.size: tuple[int, int] | None = None
         self.frames_written = 0
+        self.colour = colour
+        self.time_base = 1 / self.fps  # of the output's timestamps: the first stamp's, if any
+        self._origin: Fraction | None = None  # the first frame's time in the input
+        self._last_pts = -1
+        self._step = 0  # between the last two frames
+        self._sws = VideoReformatter()
 
-    def write(self, image: np.ndarray) -> None:
-        """Append one uint8 BGR H×W×3 frame; the first frame fixes the size."""
+    def write(self, frame: np.ndarray | TimedFrame) -> None:
+        """Append one uint8 BGR H×W×3 picture, shown 1/fps after the previous one, or a
+        :class:`TimedFrame`, shown at its stamp; the first frame fixes the size and the time base."""
+        image, stamp = (frame.image, frame.stamp) if isinstance(frame, TimedFrame) else (frame, None)
         if self._container is None:
-            self._open(image.shape[1], image.shape[0])
+            self._open(image.shape[1], image.shape[0], stamp)
         if image.shape[:2] != (self.size[1], self.size[0]):  # type: ignore[index]
             raise OutputError(f"frame size changed from {self.size} to {image.shape[1::-1]}")
         if image.shape[0] % 2 or image.shape[1] % 2:
             image = np.pad(image, ((0, image.shape[0] % 2), (0, image.shape[1] % 2), (0, 0)), mode="edge")
-        frame = yuv_frame(image)
-        frame.pts = self.frames_written
+        picture = self._yuv(image)
+        pts = self._pts(stamp)
+        self._step, self._last_pts = pts - self._last_pts, pts
+        picture.pts = pts
         if self._audio:
-            self._audio.mux_until(self.frames_written / self.fps)
-        self._container.mux(self._video.encode(frame))  # type: ignore[union-attr]
+            self._audio.mux_until(pts * self.time_base)
+        self._container.mux(self._video.encode(picture))  # type: ignore[union-attr]
         self.frames_written += 1
 
-    def _open(self, width: int, height: int) -> None:
+    def _pts(self, stamp: Stamp | None) -> int:
+        """The output timestamp: the stamp's time since the first frame's, always after the last one."""
+        if stamp is None:
+            return self._last_pts + max(1, round(1 / (self.fps * self.time_base)))
+        if self._origin is None:
+            self._origin = stamp.seconds
+        return max(self._last_pts + 1, round((stamp.seconds - self._origin) / self.time_base))
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first frame to the end of the last one, shown as long as the one before
+        it (1/fps for a single frame)."""
+        if self.frames_written < 2:
+            return float(self.frames_written / self.fps)
+        return float((self._last_pts + self._step) * self.time_base)
+
+    def _yuv(self, image: np.ndarray) -> av.VideoFrame:
+        if self.colour.matrix in (BT470BG, SMPTE170M):  # type: ignore[union-attr]
+            frame = yuv_frame(image)  # OpenCV's I420 is BT.601, limited range
+            tag(frame, self.colour)  # type: ignore[arg-type]
+            return frame
+        return bgr_to_yuv(self._sws, image, self.colour)  # type: ignore[arg-type]
+
+    def _open(self, width: int, height: int, stamp: Stamp | None) -> None:
         self.size = (width, height)
+        self.colour = self.colour or output_tags(ColourTags(), height)
+        if stamp is not None:
+            self.time_base = stamp.time_base
         fmt = {".mkv": "matroska", ".mov": "mov", ".webm": "webm"}.get(self.path.suffix.lower(), "mp4")
         try:
             self._container = av.open(str(self.partial), mode="w", format=fmt)
@@ -179,7 +271,8 @@ class VideoWriter:
         self._video = self._container.add_stream(self.encoder, rate=self.fps, options=options)
         self._video.width, self._video.height = size
         self._video.pix_fmt = "yuv420p"
-        self._video.codec_context.time_base = 1 / self.fps
+        self._video.codec_context.time_base = self._video.time_base = self.time_base
+        tag(self._video.codec_context, self.colour)
         if self._audio_from:
             self._audio = AudioTrack.open(self._audio_from, self._container, self.path.suffix.lower())
 

@@ -5,9 +5,12 @@ Nothing here needs a network connection, a camera, a GPU or ../shared.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import pytest
+from av.video.reformatter import VideoReformatter
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 TINY_STYLES = ("tiny_a", "tiny_b", "tiny_c")
@@ -61,3 +64,89 @@ def clip(tmp_path: Path):
 
 
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared is not present")
+
+
+# Frame times of a phone's variable-rate clip (issue 31): 20 frames 1/25 s apart, then 15 frames 1/12.5 s apart.
+VFR_TICKS = tuple(2 * i for i in range(20)) + tuple(40 + 4 * i for i in range(15))  # in 1/50 s
+
+
+def write_timed_clip(path: Path, ticks: tuple[int, ...] = VFR_TICKS, *, time_base: Fraction = Fraction(1, 50),
+                     width: int = 128, height: int = 72, codec: str = "libx264", pix_fmt: str = "yuv420p",
+                     hlg: bool = False,
+                     colour: tuple[int, int, int, int] | None = None, tagged: bool = True, audio: bool = True,
+                     gop: int = 250) -> Path:
+    """:func:`~rtstyle.synthetic.scene` frame ``i`` shown at ``ticks[i]`` × ``time_base`` (an AAC tone
+    as long). ``colour``: (matrix, primaries, transfer, range) to convert with, and to tag the file
+    with unless not ``tagged``. ``hlg``:
+    10-bit HEVC in HLG/BT.2020, the SDR BT.709 scene mapped by FFmpeg's swscale as ITU-R BT.2408
+    maps SDR into HLG (SDR white at HLG 75%)."""
+    from rtstyle.colorspace import ColourTags, tag
+    from rtstyle.synthetic import _write_tone, scene
+
+    tags = ColourTags(9, 9, 18, 1) if hlg else ColourTags(*colour) if colour else None
+    with av.open(str(path), "w") as c:
+        video = c.add_stream("libx265" if hlg else codec, rate=Fraction(len(ticks)) / (ticks[-1] * time_base),
+                             options={"g": str(gop), "keyint_min": str(gop), "x265-params": "log-level=error"})
+        video.width, video.height = width, height
+        video.pix_fmt = "yuv420p10le" if hlg else pix_fmt
+        video.codec_context.time_base = time_base
+        if tags and tagged:
+            tag(video.codec_context, tags)
+        tone = c.add_stream("aac", rate=48000, layout="stereo") if audio else None
+        sws = VideoReformatter()
+        for i, tick in enumerate(ticks):
+            frame = av.VideoFrame.from_ndarray(scene(i, width, height), format="bgr24")
+            if hlg:
+                frame = _to_hlg(frame)
+            elif tags:
+                frame = sws.reformat(frame, format=pix_fmt, dst_colorspace=_SWS[tags.matrix],
+                                     dst_color_range=tags.range, src_color_range=2)
+                if tagged:
+                    tag(frame, tags)
+                else:
+                    frame.colorspace, frame.color_range = 2, 0  # unspecified
+            frame.pts = tick
+            c.mux(video.encode(frame))
+        c.mux(video.encode(None))
+        if tone is not None:  # as long as the video: its last frame lasts as long as the one before
+            _write_tone(c, tone, float((2 * ticks[-1] - ticks[-2]) * time_base))
+    return path
+
+
+_SWS = {1: 1, 5: 5, 6: 5, 9: 9}  # AVCOL_SPC → swscale's SWS_CS numbers
+
+
+def _to_hlg(frame: av.VideoFrame) -> av.VideoFrame:
+    frame.colorspace, frame.color_primaries, frame.color_trc, frame.color_range, frame.pts = 1, 1, 1, 2, 0
+    graph = av.filter.Graph()
+    nodes = [graph.add_buffer(width=frame.width, height=frame.height, format="bgr24", time_base=Fraction(1, 50)),
+             graph.add("scale", "out_transfer=arib-std-b67:out_primaries=bt2020:out_color_matrix=bt2020nc:"
+                                "out_range=tv:intent=relative_colorimetric"),
+             graph.add("format", "yuv420p10le"), graph.add("buffersink")]
+    for a, b in zip(nodes, nodes[1:], strict=False):
+        a.link_to(b)
+    graph.configure()
+    graph.push(frame)
+    return graph.pull()
+
+
+@pytest.fixture()
+def identity_model(tmp_path: Path) -> Path:
+    """A one-node network that returns its frames unpainted: what comes out is the pipeline's own doing."""
+    from onnx import TensorProto, helper
+
+    shape = ["n", "h", "w", 3]
+    graph = helper.make_graph([helper.make_node("Identity", ["frames"], ["stylized"])], "identity",
+                              [helper.make_tensor_value_info("frames", TensorProto.UINT8, shape)],
+                              [helper.make_tensor_value_info("stylized", TensorProto.UINT8, shape)])
+    path = tmp_path / "identity.onnx"
+    import onnx
+
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), path)
+    return path
+
+
+def frame_times(path: Path) -> list[float]:
+    """Every decoded frame's presentation time in seconds, in order."""
+    with av.open(str(path)) as c:
+        return [float(f.pts * f.time_base) for f in c.decode(video=0)]

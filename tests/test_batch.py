@@ -7,6 +7,7 @@ clips with a fast network, so the module costs a few seconds beyond Ray's own st
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import sys
@@ -29,7 +30,8 @@ from rtstyle.engine import Engine, EngineConfig
 from rtstyle.models import StyleInfo
 from rtstyle.synthetic import _write_tone, scene
 from rtstyle.temporal import StabilizerConfig, warping_error
-from rtstyle.video import VideoReader, VideoWriter
+from rtstyle.video import TimedFrame, VideoReader, VideoWriter
+from tests.conftest import VFR_TICKS, frame_times, write_timed_clip
 from tests.test_video import _streams
 
 FAST = str(Path(__file__).resolve().parents[1] / "models" / "starry_night_fast.onnx")
@@ -165,8 +167,9 @@ def test_chunks_own_every_frame_once_and_decode_from_a_keyframe(tmp_path: Path) 
         assert (chunk.warm_pts, chunk.start_pts) == (pts[chunk.warm], pts[chunk.start])
         keyframe = max(k for k in keys if k <= chunk.warm_pts)  # the one at or before the warm-up
         assert chunk.seek_pts == (None if keyframe == pts[0] else keyframe)  # None: from the file's start
-    assert _cuts([0], 50, 20, 5) == [(0, 20), (20, 50)]
-    assert _cuts([0], 51, 20, 5) == [(0, 20), (20, 40), (40, 51)]
+    at_10_fps = [Fraction(i, 10) for i in range(51)]
+    assert _cuts([0], at_10_fps[:50], Fraction(2), 5) == [(0, 20), (20, 50)]
+    assert _cuts([0], at_10_fps, Fraction(2), 5) == [(0, 20), (20, 40), (40, 51)]
 
 
 def test_a_two_frame_chunk_joins_at_the_exact_rate(tmp_path: Path) -> None:
@@ -211,9 +214,9 @@ def test_seams_are_as_steady_as_the_rest(tmp_path: Path, monkeypatch) -> None:
     painted: dict[str, list[np.ndarray]] = {}
     write = VideoWriter.write
 
-    def kept(self: VideoWriter, image: np.ndarray) -> None:
-        painted.setdefault(self.path.name, []).append(image)
-        write(self, image)
+    def kept(self: VideoWriter, frame: TimedFrame) -> None:
+        painted.setdefault(self.path.name, []).append(frame.image)
+        write(self, frame)
 
     monkeypatch.setattr(Engine, "paint", jittery)
     monkeypatch.setattr(VideoWriter, "write", kept)
@@ -354,3 +357,19 @@ def test_too_many_workers_for_the_cluster(ray_runtime, tmp_path: Path, capsys) -
     assert capsys.readouterr().err.strip() == ("rtstyle: error: the Ray cluster has 2 CPUs and 0 GPUs: 3 worker(s) "
                                                "of 1 CPU(s) and 0 GPU(s) each do not fit")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("cluster", [None, "local"], ids=["embedded", "ray"])
+def test_variable_frame_rate_keeps_every_frames_time(tmp_path: Path, request, capsys, cluster: str | None) -> None:
+    """A phone's clip (20 frames 1/25 s apart, then 15 frames 1/12.5 s apart) keeps each frame's
+    time, here and on Ray, where half-second chunks put seams inside the slow part."""
+    source = write_timed_clip(tmp_path / "phone.mp4")
+    out = tmp_path / "out"
+    flags = ["--quiet", "--json", "--style", FAST, "--chunk-seconds", "0.5"]
+    assert main(["batch", str(source), "--out", str(out), *flags, *_ran(cluster, request)]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert (record["frames"], record["duration"]) == (35, pytest.approx(2.0))
+    seams = [c.start for c in plan_video(VideoJob(source, out / "x.mp4"), chunk_seconds=0.5, warmup=8).chunks[1:]]
+    assert [s for s in seams if s > 20] == [23, 30]  # frames 1/12.5 s apart: a time-based plan
+    assert frame_times(out / "phone.mp4") == pytest.approx([tick / 50 for tick in VFR_TICKS], abs=1e-4)
+    assert _streams(out / "phone.mp4")["audio"][0][2] == pytest.approx(_streams(source)["audio"][0][2], abs=0.03)

@@ -31,6 +31,7 @@ from rtstyle.serve.settings import ServeSettings  # noqa: E402
 from rtstyle.serve.store import JobStore  # noqa: E402
 from rtstyle.serve.worker import Worker  # noqa: E402
 from rtstyle.synthetic import scene  # noqa: E402
+from tests.conftest import VFR_TICKS, frame_times, write_timed_clip  # noqa: E402
 
 
 @pytest.fixture()
@@ -329,6 +330,17 @@ def test_video_job_keeps_frames_rate_and_audio(client: TestClient, clip) -> None
         first = next(inp.decode(video=0)).to_ndarray(format="bgr24")
     assert np.abs(frames[0].astype(int) - first).mean() > 20
     assert [j["id"] for j in client.get("/api/jobs").json()] == [job["id"]]
+
+
+def test_video_job_keeps_every_frames_time(client: TestClient, tmp_path: Path) -> None:
+    """A phone's variable-rate clip (20 frames 1/25 s apart, then 15 frames 1/12.5 s apart) comes
+    back with each frame at its own time, as `rtstyle video` writes it."""
+    source = write_timed_clip(tmp_path / "phone.mp4")
+    done = wait_for(client, post_video(client, source)["id"], ("done", "failed"))
+    assert done["state"] == "done", done
+    result = tmp_path / "result.mp4"
+    result.write_bytes(client.get(done["result"]).content)
+    assert frame_times(result) == pytest.approx([tick / 50 for tick in VFR_TICKS], abs=1e-4)
 
 
 def test_job_events_stream_progress_until_done(client: TestClient, clip) -> None:

@@ -1,13 +1,16 @@
 """One chunk painted into its own H.264 file, and a video's chunk files joined without re-encoding.
 
 Every chunk file is a complete MP4 written by :class:`~rtstyle.video.VideoWriter` with the same
-encoder and settings, its frames numbered from 0 at the video's rate. The join shifts each chunk's
-timestamps by its first frame's index: the result has exactly the source's frame count and rate,
-and the same decode delay throughout, so its timestamps increase across every seam.
+encoder, settings and colour tags, each frame at its source timestamp less the chunk's first (in
+the source stream's time base). The join shifts each chunk by its first frame's time in the video:
+the result has exactly the source's frames at the source's times (a variable rate stays variable),
+and decode timestamps counted afresh with the same delay throughout, so they increase across
+every seam.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -15,14 +18,14 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 
 from rtstyle.batch.plan import Chunk, PaintSettings, VideoPlan
+from rtstyle.colorspace import ColourTags, FrameConverter, output_tags
 from rtstyle.engine import Engine, default_batch_size
 from rtstyle.errors import InputError, OutputError
 from rtstyle.pipeline import painter, run_threaded
 from rtstyle.temporal import Stabilizer
-from rtstyle.video import AudioTrack, VideoWriter, upright
+from rtstyle.video import AudioTrack, TimedFrame, VideoWriter, decoded, has_frame_times
 
 _FORMATS = {".mkv": "matroska", ".mov": "mov"}  # as VideoWriter: anything else is MP4
 
@@ -46,8 +49,11 @@ def paint_chunk(job: ChunkJob, engine: Engine, paint: PaintSettings) -> int:
     stylize = painter(engine, stabilizer, paint.preserve_colors)
     batch_size = paint.batch_size or default_batch_size(engine.provider)
     warming = chunk.start - chunk.warm
-    with VideoWriter(job.target, job.fps, encoder=job.encoder) as writer:
-        def write(frame: np.ndarray) -> None:
+    with av.open(str(job.source)) as container:  # every chunk of a video converts and tags alike
+        codec = container.streams.video[0].codec_context
+        colour = output_tags(ColourTags.of(codec), codec.height)
+    with VideoWriter(job.target, job.fps, encoder=job.encoder, colour=colour) as writer:
+        def write(frame: TimedFrame) -> None:
             nonlocal warming
             if warming:  # painted for the stabilizer's sake; the previous chunk wrote it
                 warming -= 1
@@ -61,11 +67,14 @@ def paint_chunk(job: ChunkJob, engine: Engine, paint: PaintSettings) -> int:
     return writer.frames_written
 
 
-def chunk_frames(source: Path, chunk: Chunk) -> Iterator[np.ndarray]:
-    """Frames ``warm`` to ``end - 1`` of ``source``, upright uint8 BGR, decoding from ``seek_pts``."""
+def chunk_frames(source: Path, chunk: Chunk) -> Iterator[TimedFrame]:
+    """Frames ``warm`` to ``end - 1`` of ``source``, upright uint8 BGR with their timestamps,
+    decoding from ``seek_pts``."""
+    convert = FrameConverter()
     with av.open(str(source)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        timed = has_frame_times(container)
         if chunk.seek_pts is not None:
             container.seek(chunk.seek_pts, stream=stream, backward=True)
         first = True
@@ -81,15 +90,16 @@ def chunk_frames(source: Path, chunk: Chunk) -> Iterator[np.ndarray]:
                     if first and frame.pts != chunk.warm_pts:
                         raise InputError(f"{source}: frame {chunk.warm} cannot be decoded from its keyframe")
                     first = False
-                yield upright(frame.to_ndarray(format="bgr24"), frame.rotation)
+                yield decoded(frame, convert, timed=timed)
         except av.FFmpegError as exc:
             raise InputError(f"{source}: the video is corrupt near frame {chunk.start} "
                              f"({exc.strerror or exc})") from exc
 
 
-def join_chunks(plan: VideoPlan, parts: Sequence[Path]) -> None:
+def join_chunks(plan: VideoPlan, parts: Sequence[Path]) -> float:
     """Remux ``parts`` (one file per chunk of ``plan``, in order) and the source's audio into
-    ``plan.job.target``: written under a temporary name and renamed only when complete."""
+    ``plan.job.target``: written under a temporary name and renamed only when complete. Returns
+    the video's duration in seconds."""
     target = plan.job.target
     partial = target.with_name(f".{target.stem}.partial{target.suffix or '.mp4'}")
     try:
@@ -99,16 +109,19 @@ def join_chunks(plan: VideoPlan, parts: Sequence[Path]) -> None:
                 extradata = template.codec_context.extradata
                 video = out.add_stream_from_template(template)
             audio = AudioTrack.open(plan.job.source, out, target.suffix.lower())
-            delay = max(_decode_delay(part, plan.fps) for part in parts)
+            clock = _DecodeClock(max(_decode_delay(part) for part in parts))
             try:
+                times: list[Fraction] = []
                 for chunk, part in zip(plan.chunks, parts, strict=True):
-                    _remux(part, chunk.start, plan.fps, delay, video, out, audio, extradata)
+                    times += _remux(part, plan.offset(chunk), plan.fps, clock, video, out, audio, extradata)
                 if audio:
                     audio.mux_until(None)
             finally:
                 if audio:
                     audio.close()
         os.replace(partial, target)
+        times.sort()  # the last frame lasts as long as the one before it, as VideoWriter.duration says
+        return float(2 * times[-1] - times[-2] if len(times) > 1 else times[-1] + 1 / plan.fps)
     except av.FFmpegError as exc:
         partial.unlink(missing_ok=True)
         raise OutputError(f"cannot join the chunks of {target}: {exc.strerror or exc}") from exc
@@ -117,34 +130,61 @@ def join_chunks(plan: VideoPlan, parts: Sequence[Path]) -> None:
         raise
 
 
-def _remux(part: Path, offset: int, fps: Fraction, delay: int, video: av.video.stream.VideoStream,
-           out: av.container.OutputContainer, audio: AudioTrack | None, extradata: bytes | None) -> None:
-    """Mux ``part``'s packets as frames ``offset`` on, with the audio that plays up to each.
+class _DecodeClock:
+    """Decode timestamps for a joined stream whose decoder holds up to ``delay`` frames: the
+    ``k``-th packet decodes at the ``(k - delay)``-th presentation time (the smallest not yet
+    used, which a stream with that delay has always seen by then), the first ``delay`` packets
+    before the first frame, 1/fps apart (so the decode timeline is as long as the presentation
+    one, and a constant rate reads back exact). x264 starts a clip shorter than
+    its B-frame delay without one, so the chunks' own decode timestamps would step back (a muxer
+    error) at a seam."""
 
-    The decode timestamps are counted afresh, ``delay`` frames before the presentation ones: x264
-    starts a clip shorter than its B-frame delay without one, which would leave a gap (a frame
-    rate that is off) or a step back (a muxer error) at the seam."""
-    frame_time = 1 / fps
+    def __init__(self, delay: int):
+        self.delay = delay
+        self._seen: list[int] = []
+        self._first: int | None = None
+        self._step = 1
+        self._count = 0
+
+    def dts(self, pts: int, step: int) -> int:
+        """``step``: 1/fps in the packets' time base."""
+        heapq.heappush(self._seen, pts)
+        if self._first is None:
+            self._first, self._step = pts, max(1, step)
+        self._count += 1
+        if self._count <= self.delay:
+            return self._first - (self.delay - self._count + 1) * self._step
+        return heapq.heappop(self._seen)
+
+
+def _remux(part: Path, offset: Fraction, fps: Fraction, clock: _DecodeClock, video: av.video.stream.VideoStream,
+           out: av.container.OutputContainer, audio: AudioTrack | None, extradata: bytes | None
+           ) -> list[Fraction]:
+    """Mux ``part``'s packets ``offset`` seconds on, with the audio that plays up to each; returns
+    their presentation times in seconds."""
     with av.open(str(part)) as container:
         stream = container.streams.video[0]
         if stream.codec_context.extradata != extradata:
             raise OutputError(f"{part.name} was encoded with other settings than the first chunk")
-        packets = (p for p in container.demux(stream) if p.size)
-        for decoded, packet in enumerate(packets):
+        time_base = Fraction(stream.time_base or Fraction(1, 90000))  # MP4 always has one
+        shift, step, times = round(offset / time_base), round(1 / (fps * time_base)), []
+        for packet in (p for p in container.demux(stream) if p.size):
             if packet.pts is None:
                 raise OutputError(f"{part.name}: a packet without a timestamp")
-            packet.pts = offset + round(packet.pts * packet.time_base * fps)
-            packet.dts = offset + decoded - delay
-            packet.duration, packet.time_base, packet.stream = 1, frame_time, video
+            packet.pts += shift
+            packet.dts = clock.dts(packet.pts, step)
+            packet.time_base, packet.stream = time_base, video
+            times.append(packet.pts * time_base)
             if audio:
-                audio.mux_until(packet.dts * frame_time)
+                audio.mux_until(packet.dts * time_base)
             out.mux(packet)
+    return times
 
 
-def _decode_delay(part: Path, fps: Fraction) -> int:
-    """Frames between a chunk's first decode and presentation timestamps (its B-frame delay)."""
+def _decode_delay(part: Path) -> int:
+    """How many packets a chunk's decoder holds before the frame due next (its B-frame delay): the
+    most that any packet comes before its place in presentation order."""
     with av.open(str(part)) as container:
-        first = next(p for p in container.demux(video=0) if p.size)
-        if first.pts is None or first.dts is None:
-            return 0
-        return max(0, round((first.pts - first.dts) * first.time_base * fps))
+        pts = [p.pts for p in container.demux(video=0) if p.size and p.pts is not None]
+    rank = {p: i for i, p in enumerate(sorted(pts))}
+    return max((k - rank[p] for k, p in enumerate(pts)), default=0)

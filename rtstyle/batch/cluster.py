@@ -74,6 +74,7 @@ class _Video:
     parts: list[Path]
     left: int
     frames: int = 0
+    duration: float = 0.0
     began: float = field(default_factory=time.perf_counter)
     error: RtstyleError | None = None
 
@@ -195,7 +196,7 @@ def _finish(video: _Video) -> VideoResult:
     job = video.plan.job
     try:
         if video.error is None:
-            join_chunks(video.plan, video.parts)
+            video.duration = join_chunks(video.plan, video.parts)
     except RtstyleError as exc:
         video.error = exc
     finally:
@@ -204,7 +205,7 @@ def _finish(video: _Video) -> VideoResult:
     seconds = time.perf_counter() - video.began
     if video.error is not None:
         return VideoResult(job, 0, seconds, video.error)
-    return VideoResult(job, video.frames, seconds)
+    return VideoResult(job, video.frames, seconds, duration=video.duration)
 
 
 def _one_error(exc: BaseException, context: str) -> RtstyleError:

@@ -74,7 +74,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def _record(result: VideoResult) -> dict[str, object]:
     return {"input": str(result.job.source), "output": str(result.job.target), "frames": result.frames,
-            "seconds": round(result.seconds, 3), "fps": round(result.fps, 2),
+            "duration": round(result.duration, 3), "seconds": round(result.seconds, 3), "fps": round(result.fps, 2),
             "state": "failed" if result.error else "done", "error": str(result.error) if result.error else None}
 
 

@@ -30,5 +30,5 @@ def run_embedded(jobs: Sequence[VideoJob], paint: PaintSettings, *, progress: bo
             except RtstyleError as exc:
                 results.append(VideoResult(job, 0, time.perf_counter() - began, exc))
                 continue
-            results.append(VideoResult(job, run.frames, run.seconds))
+            results.append(VideoResult(job, run.frames, run.seconds, duration=run.duration))
     return results

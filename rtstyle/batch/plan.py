@@ -1,6 +1,8 @@
 """What a batch will do: which files, where they go, how each video is cut into chunks.
 
-A chunk owns the frames ``[start, end)`` by index in presentation order. Its worker decodes from
+A chunk owns the frames ``[start, end)`` by index in presentation order, cut every so many
+seconds of the frames' own timestamps (a variable-rate video is cut by time, not by an assumed
+rate). Its worker decodes from
 the keyframe at or before ``warm`` (= ``start`` minus the warm-up), paints the frames from
 ``warm`` on so the stabilizer has a past, and writes only ``[start, end)``. Cuts are placed a
 warm-up after a keyframe where one is near, so decoding starts right where painting does and no
@@ -22,7 +24,7 @@ from rtstyle.engine import EngineConfig
 from rtstyle.errors import InputError, OutputError, RtstyleError
 from rtstyle.models import StyleInfo
 from rtstyle.temporal import StabilizerConfig
-from rtstyle.video import check_writable
+from rtstyle.video import check_writable, has_frame_times
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
                   ".flv", ".wmv", ".3gp", ".ogv"}
@@ -132,18 +134,32 @@ class Chunk:
 
 @dataclass(frozen=True)
 class VideoPlan:
+    """``time_base`` of the chunks' pts, None where frames are shown every 1/``fps`` (AVI, or a
+    video without timestamps): the join places each chunk at its first frame's time."""
+
     job: VideoJob
     fps: Fraction
     frames: int
     chunks: tuple[Chunk, ...]
+    time_base: Fraction | None = None
+
+    def offset(self, chunk: Chunk) -> Fraction:
+        """Seconds from the video's first frame to ``chunk``'s."""
+        first = self.chunks[0].start_pts
+        if self.time_base is None or chunk.start_pts is None or first is None:
+            return chunk.start / self.fps
+        return (chunk.start_pts - first) * self.time_base
 
 
 @dataclass(frozen=True)
 class _Timeline:
-    """Every frame's pts in presentation order, and which frames are keyframes (sorted indices)."""
+    """Every frame's pts in presentation order, which frames are keyframes (sorted indices), the
+    pts' time base, and whether the pts say when frames are shown (see :func:`has_frame_times`)."""
 
     pts: list[int]
     keyframes: list[int]
+    time_base: Fraction
+    timed: bool
 
 
 def plan_video(job: VideoJob, *, chunk_seconds: float, warmup: int) -> VideoPlan:
@@ -153,26 +169,33 @@ def plan_video(job: VideoJob, *, chunk_seconds: float, warmup: int) -> VideoPlan
     if timeline is None:  # no timestamps to cut by: one chunk of every decoded frame
         return VideoPlan(job, fps, header_frames, (Chunk(0, 0, header_frames, 0, None, None, None, None),))
     pts, frames = timeline.pts, len(timeline.pts)
+    times = [(p - pts[0]) * timeline.time_base for p in pts] if timeline.timed else \
+        [Fraction(i) / fps for i in range(frames)]
     chunks = []
-    for index, (start, end) in enumerate(_cuts(timeline.keyframes, frames, max(1, round(chunk_seconds * fps)),
-                                               warmup)):
+    for index, (start, end) in enumerate(_cuts(timeline.keyframes, times, Fraction(chunk_seconds), warmup)):
         warm = max(0, start - warmup)
         seek = timeline.keyframes[max(0, bisect.bisect_right(timeline.keyframes, warm) - 1)]
         chunks.append(Chunk(index, start, end, warm, seek_pts=pts[seek] if seek else None, warm_pts=pts[warm],
                             start_pts=pts[start], end_pts=pts[end] if end < frames else None))
-    return VideoPlan(job, fps, frames, tuple(chunks))
+    return VideoPlan(job, fps, frames, tuple(chunks), timeline.time_base if timeline.timed else None)
 
 
-def _cuts(keyframes: list[int], frames: int, length: int, warmup: int) -> list[tuple[int, int]]:
-    """``[start, end)`` pairs: a cut after every ``length`` frames, moved up to half a chunk later
-    to a keyframe plus the warm-up; the last chunk takes up to one and a half chunks' frames
-    rather than leave a sliver."""
+def _cuts(keyframes: list[int], times: list[Fraction], seconds: Fraction, warmup: int) -> list[tuple[int, int]]:
+    """``[start, end)`` pairs of frame indices, ``times`` being each frame's time: a cut at the
+    first frame ``seconds`` after the last cut, moved up to half a chunk later to a keyframe plus
+    the warm-up; the last chunk lasts up to one and a half chunks rather than leave a sliver (the
+    last frame lasting as long as the one before it)."""
+    frames = len(times)
+    end = 2 * times[-1] - times[-2] if frames > 1 else times[-1] + seconds
     snaps = sorted(k + warmup for k in keyframes if k > 0)
     cuts = [0]
-    while frames - cuts[-1] > length + length // 2:
-        due = cuts[-1] + length
+    while end - times[cuts[-1]] > seconds * 3 / 2:
+        due = max(cuts[-1] + 1, bisect.bisect_left(times, times[cuts[-1]] + seconds))
+        if due >= frames:  # a last frame that lasts long
+            break
+        late = bisect.bisect_left(times, times[cuts[-1]] + seconds * 3 / 2)
         i = bisect.bisect_left(snaps, due)
-        near = i < len(snaps) and snaps[i] < min(due + length // 2, frames)
+        near = i < len(snaps) and snaps[i] < min(late, frames)
         cuts.append(snaps[i] if near else due)
     return list(zip(cuts, [*cuts[1:], frames], strict=True))
 
@@ -203,6 +226,7 @@ def _scan(path: Path) -> tuple[Fraction, int, _Timeline | None]:
         except av.FFmpegError as exc:
             raise InputError(f"{path}: the video is corrupt after packet {len(pts)} ({exc.strerror or exc})") from exc
         exact = "mp4" in container.format.name and stream.frames > 0
+        timed = has_frame_times(container)
     if not pts:
         raise InputError(f"{path}: the video has no frames")
     if exact and len(pts) < stream.frames:
@@ -211,7 +235,8 @@ def _scan(path: Path) -> tuple[Fraction, int, _Timeline | None]:
         return Fraction(fps), len(pts), None
     order = sorted(pts)
     index = {p: i for i, p in enumerate(order)}
-    return Fraction(fps), len(pts), _Timeline(order, sorted({0, *(index[k] for k in keys)}))
+    return Fraction(fps), len(pts), _Timeline(order, sorted({0, *(index[k] for k in keys)}),
+                                              Fraction(stream.time_base or 1), timed and bool(stream.time_base))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -233,6 +258,7 @@ class VideoResult:
     frames: int
     seconds: float
     error: RtstyleError | None = None
+    duration: float = 0.0  # of the video written, in seconds
 
     @property
     def fps(self) -> float:
