@@ -32,7 +32,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from rtstyle.errors import InputError, StyleNotFoundError
-from rtstyle.live import HOTKEYS, KEY_LEFT, KEY_RIGHT, Action, Captured, Command, Feed, Look, PickStyle, View, step
+from rtstyle.live import KEY_TABLE, KEYMAP, Action, Captured, Command, Feed, Look, PickStyle, View, step
 from rtstyle.serve import playout
 from rtstyle.serve.errors import ApiError
 from rtstyle.serve.routes.deps import StudioDep
@@ -48,8 +48,30 @@ STALL_SECONDS = 10.0  # a camera track silent this long is a tab that went away 
 STATS_SECONDS = 0.5
 TIME_BASE = Fraction(1, 90000)  # the RTP video clock
 LOOK_COMMANDS = {Action.NEXT_STYLE, Action.PREV_STYLE, Action.TOGGLE_ORIGINAL, Action.COMPARE, Action.STRONGER,
-                 Action.WEAKER, Action.BIGGER_STROKES, Action.SMALLER_STROKES}  # snapshot, HUD: the page's business
-KEYS = {"ArrowLeft": KEY_LEFT[0], "ArrowRight": KEY_RIGHT[0]}
+                 Action.WEAKER, Action.BIGGER_STROKES, Action.SMALLER_STROKES, Action.KEEP_COLORS}
+PAGE_COMMANDS = {Action.SNAPSHOT: "snapshot", Action.HUD: "hud"}  # the page does these itself
+
+
+def _does(command: Command) -> str | None:
+    """What the page does with a key: ``send`` it over the data channel, one of its own actions, or nothing."""
+    if isinstance(command, PickStyle) or command in LOOK_COMMANDS:
+        return "send"
+    return PAGE_COMMANDS.get(command)
+
+
+@router.get("/api/live/keys")
+def keys() -> list[dict[str, object]]:
+    """The desktop window's keys that the live panel has, from :data:`rtstyle.live.KEY_TABLE`: each entry's
+    browser key names (``KeyboardEvent.key``), what the page ``does`` with them, and the help's words."""
+    table = []
+    for hotkey in KEY_TABLE:
+        does = {_does(command) for command in hotkey.keys.values()}
+        if does == {None}:
+            continue
+        (what,) = does
+        names = [name for name, command in KEYMAP.items() if command in hotkey.keys.values()]
+        table.append({"label": hotkey.label, "words": hotkey.words, "keys": names, "does": what})
+    return table
 
 
 class Offer(BaseModel):
@@ -169,16 +191,15 @@ class Session:
                 return None
             return PickStyle(self.studio.engine.style_names.index(network))
         if data["type"] == "key" and isinstance(data.get("key"), str):
-            key = str(data["key"])
-            command = HOTKEYS.get(KEYS.get(key, ord(key) if len(key) == 1 else -1))
-            return command if isinstance(command, PickStyle) or command in LOOK_COMMANDS else None
+            command = KEYMAP.get(str(data["key"]))
+            return command if command is not None and _does(command) == "send" else None
         return None
 
     def _look(self) -> dict[str, object]:
         look = self.view.look
         painting = self.studio.painting(self.studio.engine.style_names[look.style])
         return {"type": "look", "style": painting.name, "index": look.style, "mode": look.mode.value,
-                "strength": look.strength,
+                "strength": look.strength, "keep_colors": look.keep_colors,
                 "stroke_size": self.studio.engine.stroke_size(self.studio.engine.style_names[look.style], look.stroke)}
 
     def _send(self, message: dict[str, object]) -> None:
