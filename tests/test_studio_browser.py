@@ -176,6 +176,27 @@ def test_video_job_runs_to_done_and_downloads_every_frame(
         assert sum(1 for _ in container.decode(video=0)) == 10
 
 
+def test_job_rows_count_in_the_progress_field(server: str, browser: webdriver.Chrome, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page reads ``progress`` ({done, total, unit, per_second}), not frames_done (which counts steps too)."""
+    from rtstyle.serve.store import Job
+
+    public = Job.public
+
+    def progress_only(self: Job, token_query: str = "") -> dict[str, object]:
+        return {k: v for k, v in public(self, token_query).items()
+                if k not in ("frames_done", "frames_total", "fps", "steps_done", "steps_total")}
+
+    monkeypatch.setattr(Job, "public", progress_only)
+    clip = write_clip(tmp_path / "clip.mp4", width=64, height=48, frames=10, audio=False)
+    browser.get(server)
+    wait_for(browser, "[data-testid=style-option]", "the gallery")
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=video-input]").send_keys(str(clip))
+    done = wait_for(browser, "[data-testid=job-progress][data-state=done]", "a finished job")[0]
+    assert "10 frames, ready" in done.text
+    assert done.find_element(By.CSS_SELECTOR, ".bar").get_attribute("aria-valuenow") == "100"
+
+
 def test_a_photo_chosen_while_the_gallery_loads_is_painted(tiny_model_dir: Path, browser: webdriver.Chrome,
                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On a slow connection a photo can be chosen before the gallery has a style: it waits for it."""
