@@ -197,6 +197,36 @@ def test_job_rows_count_in_the_progress_field(server: str, browser: webdriver.Ch
     assert done.find_element(By.CSS_SELECTOR, ".bar").get_attribute("aria-valuenow") == "100"
 
 
+def test_the_features_hear_the_gallery_and_the_sliders_through_events(
+        server: str, browser: webdriver.Chrome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gallery announces the painting (studio:style) and the photo panel its sliders: a video job is sent
+    in both, though neither feature reads the other's controls."""
+    from rtstyle.serve.jobs import JobRunner
+
+    started: list[tuple[str | None, float | None]] = []
+    start_video = JobRunner.start_video
+    monkeypatch.setattr(JobRunner, "start_video", lambda self, job, source, stroke=None: (
+        started.append((job.style, stroke)), start_video(self, job, source, stroke))[-1])
+    clip = write_clip(tmp_path / "clip.mp4", width=64, height=48, frames=4, audio=False)
+    browser.get(server)
+    cards = wait_for(browser, "[data-testid=style-option]", "the gallery")
+    browser.execute_script("window.announced = [];"
+                           "document.addEventListener('studio:style', (e) => announced.push(e.detail.name));")
+    cards[0].click()
+    cards[-1].click()
+    assert browser.execute_script("return announced;") == [c.get_attribute("data-style") for c in (cards[0], cards[-1])]
+    browser.execute_script("const s = arguments[0]; s.value = 1; s.dispatchEvent(new Event('input'));",
+                           browser.find_element(By.CSS_SELECTOR, "[data-testid=stroke-size]"))
+    assert browser.find_element(By.ID, "stroke-size-value").text == "2×"
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=video-input]").send_keys(str(clip))
+    WebDriverWait(browser, WAIT_SECONDS, 0.1).until(lambda _: started, message="no video job started")
+    assert started == [(cards[-1].get_attribute("data-style"), 2.0)]
+    selected = browser.find_element(By.CSS_SELECTOR, "[data-testid=style-option][aria-checked=true]")
+    assert selected.get_attribute("data-style") == cards[-1].get_attribute("data-style")
+    assert browser.find_element(By.CSS_SELECTOR, "#video .style-name").text == selected.find_element(
+        By.TAG_NAME, "strong").text
+
+
 def test_a_photo_chosen_while_the_gallery_loads_is_painted(tiny_model_dir: Path, browser: webdriver.Chrome,
                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On a slow connection a photo can be chosen before the gallery has a style: it waits for it."""
