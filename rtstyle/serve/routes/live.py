@@ -8,7 +8,9 @@ without bound. Here the camera track only replaces the feed's newest frame
 (:class:`rtstyle.live.Feed`); the worker paints whatever is newest when its turn comes, and the
 outgoing track sends whatever painting is newest when the encoder asks.
 
-The page's data channel carries the desktop window's keys (``{"type": "key", "key": "n"}``),
+``GET /api/live/keys`` tells the page which of the desktop window's keys it has (one table,
+:data:`rtstyle.live.KEY_TABLE`) and whether it sends each to the server or does it itself (snapshot, HUD).
+The page's data channel carries those keys (``{"type": "key", "key": "n"}``),
 gallery clicks (``{"type": "style", "name": ...}``) and pings; the server answers with the look
 now shown and, twice a second, the inference time and how long frames stayed on the server. A style
 name the studio does not have is ignored, with a ``{"type": "notice", "message": ...}`` and the look
