@@ -307,3 +307,33 @@ def test_your_painting_becomes_a_live_style_in_the_gallery(tiny_model_dir: Path,
         card = wait_for(browser, "[data-testid=style-option][data-style=sunflowers]", "the new style's card")[0]
         assert card.get_attribute("aria-checked") == "true"
         assert (mine / "sunflowers_fast.onnx").is_file() and (mine / "sunflowers.onnx").is_file()
+
+
+def test_your_painting_repaints_the_current_photo(tiny_model_dir: Path, browser: webdriver.Chrome,
+                                                  tmp_path: Path) -> None:
+    """The photo panel announces its current photo; "Your painting" optimises it in the dropped painting."""
+    torch = pytest.importorskip("torch")
+    from rtstyle.training.vgg import VGGFeatures
+
+    vgg = tmp_path / "vgg16.pth"  # VGG16's layout with random weights: no download, no ../shared
+    features = VGGFeatures("vgg16", ("relu1_2", "relu2_2", "relu3_3", "relu4_3")).features
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, vgg)
+    cv2.imwrite(str(tmp_path / "photo.png"), scene(2, 64, 48))
+    painting = tmp_path / "mine.png"
+    cv2.imwrite(str(painting), cv2.resize(np.random.default_rng(2).integers(0, 255, (6, 6, 3), dtype=np.uint8),
+                                          (64, 64), interpolation=cv2.INTER_NEAREST))
+    with serving(tiny_model_dir, tmp_path / "studio", vgg_weights=vgg) as url:
+        browser.get(url)
+        wait_for(browser, "[data-testid=style-option]", "the gallery")
+        for testid, value in (("painting-steps", "2"), ("painting-size", "64")):  # a test's patience
+            browser.execute_script("arguments[0].add(new Option(arguments[1], arguments[1], true, true));",
+                                   browser.find_element(By.CSS_SELECTOR, f"[data-testid={testid}]"), value)
+        browser.find_element(By.CSS_SELECTOR, "[data-testid=photo-input]").send_keys(str(tmp_path / "photo.png"))
+        wait_for(browser, "#painting-photo img[alt='photo.png']", "the current photo beside the painting")
+        browser.find_element(By.CSS_SELECTOR, "[data-testid=painting-input]").send_keys(str(painting))
+        done = wait_for(browser, "[data-testid=job-progress][data-kind=optimize][data-state=done]",
+                        "the optimised photo", seconds=4 * WAIT_SECONDS)[0]
+        assert "2 steps" in done.text
+        picture = done.find_element(By.CSS_SELECTOR, "[data-testid=result-image]")
+        assert Image.open(io.BytesIO(image_bytes(browser, picture))).size == (64, 48)
+        assert not browser.find_element(By.CSS_SELECTOR, "[data-testid=painting-error]").text
