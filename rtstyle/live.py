@@ -11,9 +11,10 @@ Shared by the desktop window (:mod:`rtstyle.webcam`) and the studio's browser se
 * Who runs which side differs: the window runs :func:`capture` and :func:`infer` on two
   :class:`Stages` threads; the studio's one inference worker takes the newest frame of each
   browser feed in turn (round robin), and the event loop fills and empties the mailboxes.
-* :data:`KEY_TABLE` is the one key table; :data:`HOTKEYS` (the window's key codes) and :data:`KEYMAP`
-  (the browser's key names) made from it turn a key into a command and :func:`step`, a pure function, turns the command
-  into the next :class:`View` — the window's keys and the browser's data channel alike.
+* :data:`KEY_TABLE` is the one key table. :data:`HOTKEYS` (the window's key codes) and :data:`KEYMAP`
+  (the browser's key names), made from it, turn a key into a command, and :func:`step`, a pure
+  function, turns the command into the next :class:`View` — the window's keys and the browser's
+  data channel alike.
 
 When a stage fails, :class:`Stages` stops the others and keeps the first error for the caller.
 """
@@ -96,6 +97,7 @@ class PickStyle:
 
 
 Command = Action | PickStyle
+
 
 @dataclass(frozen=True)
 class Hotkey:
