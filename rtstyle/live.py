@@ -11,8 +11,10 @@ Shared by the desktop window (:mod:`rtstyle.webcam`) and the studio's browser se
 * Who runs which side differs: the window runs :func:`capture` and :func:`infer` on two
   :class:`Stages` threads; the studio's one inference worker takes the newest frame of each
   browser feed in turn (round robin), and the event loop fills and empties the mailboxes.
-* :data:`HOTKEYS` turns a key into a command and :func:`step`, a pure function, turns the command
-  into the next :class:`View` — the window's keys and the browser's data channel alike.
+* :data:`KEY_TABLE` is the one key table. :data:`HOTKEYS` (the window's key codes) and :data:`KEYMAP`
+  (the browser's key names), made from it, turn a key into a command, and :func:`step`, a pure
+  function, turns the command into the next :class:`View` — the window's keys and the browser's
+  data channel alike.
 
 When a stage fails, :class:`Stages` stops the others and keeps the first error for the caller.
 """
@@ -100,24 +102,48 @@ class PickStyle:
 
 Command = Action | PickStyle
 
+
+@dataclass(frozen=True)
+class Hotkey:
+    """One entry of the key table: the keys by their browser names (``KeyboardEvent.key``), what each does,
+    and how the help writes them (``label``, ASCII for the window's HUD, and ``words``)."""
+
+    label: str
+    words: str
+    keys: dict[str, Command]
+
+
+# The one key table: the desktop window (:data:`HOTKEYS`), the studio's data channel (:data:`KEYMAP`)
+# and the studio page's key handling and help (``GET /api/live/keys``) are all made from it.
+KEY_TABLE: tuple[Hotkey, ...] = (
+    Hotkey("1-9", "style", {str(n): PickStyle(n - 1) for n in range(1, 10)}),
+    Hotkey("n/p <-/->", "next/prev", {"n": Action.NEXT_STYLE, "p": Action.PREV_STYLE,
+                                      "ArrowRight": Action.NEXT_STYLE, "ArrowLeft": Action.PREV_STYLE}),
+    Hotkey("space", "original", {" ": Action.TOGGLE_ORIGINAL}),
+    Hotkey("c", "compare", {"c": Action.COMPARE}),
+    Hotkey("+/-", "strength", {"+": Action.STRONGER, "=": Action.STRONGER, "-": Action.WEAKER}),
+    Hotkey("[/]", "strokes", {"[": Action.SMALLER_STROKES, "]": Action.BIGGER_STROKES}),
+    Hotkey("k", "colours", {"k": Action.KEEP_COLORS}),
+    Hotkey("s", "snapshot", {"s": Action.SNAPSHOT}),
+    Hotkey("r", "record", {"r": Action.RECORD}),
+    Hotkey("f", "fullscreen", {"f": Action.FULLSCREEN}),
+    Hotkey("h", "HUD", {"h": Action.HUD}),
+    Hotkey("q", "quit", {"q": Action.QUIT, "Escape": Action.QUIT}),
+)
+# A letter works with Shift or Caps Lock too.
+KEYMAP: dict[str, Command] = {name: command for hotkey in KEY_TABLE for key, command in hotkey.keys.items()
+                              for name in dict.fromkeys((key, key.upper() if len(key) == 1 else key))}
+
 # waitKeyEx codes of the arrow and keypad keys: X11 keysyms (Qt and GTK on Linux), then Windows.
 KEY_LEFT, KEY_RIGHT = (65361, 2424832), (65363, 2555904)
 KEY_PAD_PLUS, KEY_PAD_MINUS, KEY_ESC = 65451, 65453, 27
-_LETTERS = {"n": Action.NEXT_STYLE, "p": Action.PREV_STYLE, "c": Action.COMPARE, "s": Action.SNAPSHOT,
-            "r": Action.RECORD, "f": Action.FULLSCREEN, "h": Action.HUD, "q": Action.QUIT,
-            "k": Action.KEEP_COLORS}
-HOTKEYS: dict[int, Command] = {
-    **{ord(str(n)): PickStyle(n - 1) for n in range(1, 10)},
-    **{ord(c): action for key, action in _LETTERS.items() for c in (key, key.upper())},
-    **dict.fromkeys(KEY_RIGHT, Action.NEXT_STYLE), **dict.fromkeys(KEY_LEFT, Action.PREV_STYLE),
-    ord(" "): Action.TOGGLE_ORIGINAL,
-    ord("+"): Action.STRONGER, ord("="): Action.STRONGER, KEY_PAD_PLUS: Action.STRONGER,
-    ord("-"): Action.WEAKER, KEY_PAD_MINUS: Action.WEAKER,
-    ord("]"): Action.BIGGER_STROKES, ord("["): Action.SMALLER_STROKES,
-    KEY_ESC: Action.QUIT,
-}
-HELP = ("1-9 style  n/p next/prev  space original  c compare  +/- strength  [/] strokes  k colours",
-        "s snapshot  r record  f fullscreen  h HUD  q quit")
+_CODES = {"ArrowLeft": KEY_LEFT, "ArrowRight": KEY_RIGHT, "Escape": (KEY_ESC,),
+          "+": (ord("+"), KEY_PAD_PLUS), "-": (ord("-"), KEY_PAD_MINUS)}
+HOTKEYS: dict[int, Command] = {code: command for name, command in KEYMAP.items()
+                               for code in _CODES.get(name) or (ord(name),)}
+_LOOKS = 7  # the HUD's first help line: what changes the picture; the second: the window's tools
+HELP = tuple("  ".join(f"{hotkey.label} {hotkey.words}" for hotkey in part)
+             for part in (KEY_TABLE[:_LOOKS], KEY_TABLE[_LOOKS:]))
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ def write_y4m(path: Path, image: np.ndarray, frames: int = 30, fps: int = 30) ->
 
 
 @contextlib.contextmanager
-def serving(data_dir: Path, *, threads: int = 1) -> Iterator[str]:
+def serving(data_dir: Path, *, threads: int = 1, token: str | None = None) -> Iterator[str]:
     import uvicorn
 
     from rtstyle.serve.app import create_app
@@ -70,7 +70,7 @@ def serving(data_dir: Path, *, threads: int = 1) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = create_app(ServeSettings(device="cpu", data_dir=data_dir, threads=threads))
+    app = create_app(ServeSettings(device="cpu", data_dir=data_dir, threads=threads, token=token))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -86,8 +86,9 @@ def serving(data_dir: Path, *, threads: int = 1) -> Iterator[str]:
         thread.join(10)
 
 
-@pytest.fixture()
-def browser(tmp_path: Path, tiny_models: list[str]) -> Iterator[tuple[webdriver.Chrome, str]]:
+@contextlib.contextmanager
+def chromium(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    """Headless Chromium whose camera is a still Y4M scene."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM  # type: ignore[assignment]
     camera = write_y4m(tmp_path / "camera.y4m", scene(5, *CAMERA))
@@ -95,13 +96,18 @@ def browser(tmp_path: Path, tiny_models: list[str]) -> Iterator[tuple[webdriver.
                  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                  f"--use-file-for-fake-video-capture={camera}", "--allow-loopback-in-peer-connection"):
         options.add_argument(flag)
-    with serving(tmp_path / "data") as url:
-        driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-        try:
-            driver.get(url + "/#live")
-            yield driver, url
-        finally:
-            driver.quit()
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture()
+def browser(tmp_path: Path, tiny_models: list[str]) -> Iterator[tuple[webdriver.Chrome, str]]:
+    with serving(tmp_path / "data") as url, chromium(tmp_path) as driver:
+        driver.get(url + "/#live")
+        yield driver, url
 
 
 def health(url: str) -> dict[str, object]:
@@ -156,3 +162,59 @@ def test_live_paints_the_camera_switches_on_a_key_and_stops(browser: tuple[webdr
     while health(url)["live_sessions"]:
         assert time.monotonic() < deadline, "stop left the server's session open"
         time.sleep(0.1)
+
+
+def test_the_keys_come_from_the_server_and_the_gallery_and_notices_reach_the_session(
+        browser: tuple[webdriver.Chrome, str]) -> None:
+    driver, url = browser
+    wait = WebDriverWait(driver, WAIT_SECONDS)
+    with urllib.request.urlopen(url + "/api/live/keys", timeout=5) as response:
+        table = json.loads(response.read())
+    note = driver.find_element(By.ID, "live-keys")
+    wait.until(lambda d: note.is_displayed())
+    assert all(entry["words"] in note.text for entry in table), note.text
+    assert {"[", "]", "k", "s", "h"} <= {kbd.text for kbd in note.find_elements(By.TAG_NAME, "kbd")}
+    assert "quit" not in note.text  # the window's, not the page's
+
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid=style-option][aria-checked=true]"))
+    driver.find_element(By.CSS_SELECTOR, "[data-style=tiny_a]").click()
+    driver.find_element(By.CSS_SELECTOR, "[data-testid=live-start]").click()
+    wait.until(lambda d: frames_shown(d) >= 3 or d.find_element(By.ID, "live-error").text)
+    output = driver.find_element(By.CSS_SELECTOR, "[data-testid=live-output]")
+    assert output.get_attribute("data-style") == "tiny_a"
+    look = driver.find_element(By.ID, "live-look")
+    driver.find_element(By.TAG_NAME, "body").send_keys("]")  # a key the table gained after the page's copy
+    wait.until(lambda d: "strokes" in look.text, message="] did not change the stroke size")
+
+    driver.find_element(By.CSS_SELECTOR, "[data-style=tiny_b]").click()  # the gallery's event, not its DOM
+    wait.until(lambda d: output.get_attribute("data-style") == "tiny_b", message="a gallery click did not switch")
+    # A page whose gallery is older than the server's: the style it announces is not there any more.
+    driver.execute_script("""document.dispatchEvent(new CustomEvent("studio:style",
+        { detail: { name: "no_such_painting", painting: "Gone", chosen: true } }));""")
+    notice = driver.find_element(By.CSS_SELECTOR, "[data-testid=live-notice]")
+    wait.until(lambda d: "no_such_painting" in notice.text, message="the server's notice was not shown")
+    assert driver.find_element(By.ID, "live-error").text == ""
+    assert output.get_attribute("data-style") == "tiny_b"
+    assert driver.find_element(By.ID, "live-panel").get_attribute("data-state") == "live"
+
+
+def test_the_offer_asks_for_the_token_as_every_call_does(tmp_path: Path, tiny_models: list[str]) -> None:
+    with serving(tmp_path / "data", token="s3cret") as url, chromium(tmp_path) as driver:
+        wait = WebDriverWait(driver, WAIT_SECONDS)
+        driver.get(url + "/#live")
+        field = driver.find_element(By.CSS_SELECTOR, "[data-testid=token-input]")
+        wait.until(lambda d: field.is_displayed(), message="the token form is not shown")
+        field.send_keys("s3cret")
+        driver.find_element(By.CSS_SELECTOR, "[data-testid=token-submit]").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid=style-option][aria-checked=true]"))
+
+        driver.execute_script("sessionStorage.setItem('rtstyle.token', 'stale');")  # e.g. the server restarted
+        driver.find_element(By.CSS_SELECTOR, "[data-testid=live-start]").click()
+        wait.until(lambda d: field.is_displayed() or d.find_element(By.ID, "live-error").text)
+        assert driver.find_element(By.ID, "live-error").text == ""
+        assert "not accepted" in driver.find_element(By.ID, "token-error").text
+        field.send_keys("s3cret")
+        driver.find_element(By.CSS_SELECTOR, "[data-testid=token-submit]").click()
+        wait.until(lambda d: frames_shown(d) >= 3 or d.find_element(By.ID, "live-error").text)
+        assert driver.find_element(By.ID, "live-error").text == ""
+        assert health(url)["live_sessions"] == 1

@@ -60,3 +60,30 @@ def test_the_stroke_size_is_set_over_the_channel(tiny_models: list[str], tmp_pat
                               {"type": "stroke", "size": 99}, {"type": "stroke", "size": None}])
     assert [m.get("stroke_size") for m in sent] == [2.0, 2.5, None, 4.0]  # null: the tiny models' own (4)
     assert sent[2]["type"] == "error" and "stroke size must be between" in str(sent[2]["message"])
+
+
+def test_the_page_gets_the_window_keys_it_has_and_each_does_what_the_table_says(
+        tiny_models: list[str], tmp_path: Path) -> None:
+    from rtstyle.live import KEYMAP, Look, View, step
+
+    settings = ServeSettings(device="cpu", data_dir=tmp_path / "data", threads=1)
+    with TestClient(create_app(settings)) as client:
+        table = client.get("/api/live/keys").json()
+        studio = client.app.state.studio  # type: ignore[attr-defined]
+        does = {key: entry["does"] for entry in table for key in entry["keys"]}
+        page = {k: v for k, v in does.items() if v != "send"}
+        assert page == {"s": "snapshot", "S": "snapshot", "h": "hud", "H": "hud"}
+        assert {"q", "Q", "Escape", "r", "f"}.isdisjoint(does)  # the window's own: quit, record, fullscreen
+        assert {"[", "]", "k", "K", "ArrowLeft", "+", "1", "9"} <= set(does)
+        assert all(entry["label"] and entry["words"] for entry in table)
+        for key, what in does.items():
+            sent = _talk(studio, [{"type": "key", "key": key}])
+            if what != "send":
+                assert sent == [], f"{key!r} is the page's to do, not the server's"
+                continue
+            assert len(sent) == 1, f"{key!r} was not taken"
+            look, want = sent[0], step(View(look=Look(0)), KEYMAP[key], len(tiny_models)).look
+            name = studio.engine.style_names[want.style]
+            stroke = studio.engine.stroke_size(name, want.stroke)
+            assert (look["index"], look["mode"], look["strength"], look["keep_colors"], look["stroke_size"]) == (
+                want.style, want.mode.value, want.strength, want.keep_colors, stroke), key

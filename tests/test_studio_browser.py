@@ -176,6 +176,57 @@ def test_video_job_runs_to_done_and_downloads_every_frame(
         assert sum(1 for _ in container.decode(video=0)) == 10
 
 
+def test_job_rows_count_in_the_progress_field(server: str, browser: webdriver.Chrome, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page reads ``progress`` ({done, total, unit, per_second}), not frames_done (which counts steps too)."""
+    from rtstyle.serve.store import Job
+
+    public = Job.public
+
+    def progress_only(self: Job, token_query: str = "") -> dict[str, object]:
+        return {k: v for k, v in public(self, token_query).items()
+                if k not in ("frames_done", "frames_total", "fps", "steps_done", "steps_total")}
+
+    monkeypatch.setattr(Job, "public", progress_only)
+    clip = write_clip(tmp_path / "clip.mp4", width=64, height=48, frames=10, audio=False)
+    browser.get(server)
+    wait_for(browser, "[data-testid=style-option]", "the gallery")
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=video-input]").send_keys(str(clip))
+    done = wait_for(browser, "[data-testid=job-progress][data-state=done]", "a finished job")[0]
+    assert "10 frames, ready" in done.text
+    assert done.find_element(By.CSS_SELECTOR, ".bar").get_attribute("aria-valuenow") == "100"
+
+
+def test_the_features_hear_the_gallery_and_the_sliders_through_events(
+        server: str, browser: webdriver.Chrome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gallery announces the painting (studio:style) and the photo panel its sliders: a video job is sent
+    in both, though neither feature reads the other's controls."""
+    from rtstyle.serve.jobs import JobRunner
+
+    started: list[tuple[str | None, float | None]] = []
+    start_video = JobRunner.start_video
+    monkeypatch.setattr(JobRunner, "start_video", lambda self, job, source, stroke=None: (
+        started.append((job.style, stroke)), start_video(self, job, source, stroke))[-1])
+    clip = write_clip(tmp_path / "clip.mp4", width=64, height=48, frames=4, audio=False)
+    browser.get(server)
+    cards = wait_for(browser, "[data-testid=style-option]", "the gallery")
+    browser.execute_script("window.announced = [];"
+                           "document.addEventListener('studio:style', (e) => announced.push(e.detail.name));")
+    cards[0].click()
+    cards[-1].click()
+    assert browser.execute_script("return announced;") == [c.get_attribute("data-style") for c in (cards[0], cards[-1])]
+    browser.execute_script("const s = arguments[0]; s.value = 1; s.dispatchEvent(new Event('input'));",
+                           browser.find_element(By.CSS_SELECTOR, "[data-testid=stroke-size]"))
+    assert browser.find_element(By.ID, "stroke-size-value").text == "2×"
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=video-input]").send_keys(str(clip))
+    WebDriverWait(browser, WAIT_SECONDS, 0.1).until(lambda _: started, message="no video job started")
+    assert started == [(cards[-1].get_attribute("data-style"), 2.0)]
+    selected = browser.find_element(By.CSS_SELECTOR, "[data-testid=style-option][aria-checked=true]")
+    assert selected.get_attribute("data-style") == cards[-1].get_attribute("data-style")
+    assert browser.find_element(By.CSS_SELECTOR, "#video .style-name").text == selected.find_element(
+        By.TAG_NAME, "strong").text
+
+
 def test_a_photo_chosen_while_the_gallery_loads_is_painted(tiny_model_dir: Path, browser: webdriver.Chrome,
                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On a slow connection a photo can be chosen before the gallery has a style: it waits for it."""
@@ -256,3 +307,33 @@ def test_your_painting_becomes_a_live_style_in_the_gallery(tiny_model_dir: Path,
         card = wait_for(browser, "[data-testid=style-option][data-style=sunflowers]", "the new style's card")[0]
         assert card.get_attribute("aria-checked") == "true"
         assert (mine / "sunflowers_fast.onnx").is_file() and (mine / "sunflowers.onnx").is_file()
+
+
+def test_your_painting_repaints_the_current_photo(tiny_model_dir: Path, browser: webdriver.Chrome,
+                                                  tmp_path: Path) -> None:
+    """The photo panel announces its current photo; "Your painting" optimises it in the dropped painting."""
+    torch = pytest.importorskip("torch")
+    from rtstyle.training.vgg import VGGFeatures
+
+    vgg = tmp_path / "vgg16.pth"  # VGG16's layout with random weights: no download, no ../shared
+    features = VGGFeatures("vgg16", ("relu1_2", "relu2_2", "relu3_3", "relu4_3")).features
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, vgg)
+    cv2.imwrite(str(tmp_path / "photo.png"), scene(2, 64, 48))
+    painting = tmp_path / "mine.png"
+    cv2.imwrite(str(painting), cv2.resize(np.random.default_rng(2).integers(0, 255, (6, 6, 3), dtype=np.uint8),
+                                          (64, 64), interpolation=cv2.INTER_NEAREST))
+    with serving(tiny_model_dir, tmp_path / "studio", vgg_weights=vgg) as url:
+        browser.get(url)
+        wait_for(browser, "[data-testid=style-option]", "the gallery")
+        for testid, value in (("painting-steps", "2"), ("painting-size", "64")):  # a test's patience
+            browser.execute_script("arguments[0].add(new Option(arguments[1], arguments[1], true, true));",
+                                   browser.find_element(By.CSS_SELECTOR, f"[data-testid={testid}]"), value)
+        browser.find_element(By.CSS_SELECTOR, "[data-testid=photo-input]").send_keys(str(tmp_path / "photo.png"))
+        wait_for(browser, "#painting-photo img[alt='photo.png']", "the current photo beside the painting")
+        browser.find_element(By.CSS_SELECTOR, "[data-testid=painting-input]").send_keys(str(painting))
+        done = wait_for(browser, "[data-testid=job-progress][data-kind=optimize][data-state=done]",
+                        "the optimised photo", seconds=4 * WAIT_SECONDS)[0]
+        assert "2 steps" in done.text
+        picture = done.find_element(By.CSS_SELECTOR, "[data-testid=result-image]")
+        assert Image.open(io.BytesIO(image_bytes(browser, picture))).size == (64, 48)
+        assert not browser.find_element(By.CSS_SELECTOR, "[data-testid=painting-error]").text

@@ -8,7 +8,9 @@ without bound. Here the camera track only replaces the feed's newest frame
 (:class:`rtstyle.live.Feed`); the worker paints whatever is newest when its turn comes, and the
 outgoing track sends whatever painting is newest when the encoder asks.
 
-The page's data channel carries the desktop window's keys (``{"type": "key", "key": "n"}``),
+``GET /api/live/keys`` tells the page which of the desktop window's keys it has (one table,
+:data:`rtstyle.live.KEY_TABLE`) and whether it sends each to the server or does it itself (snapshot, HUD).
+The page's data channel carries those keys (``{"type": "key", "key": "n"}``),
 gallery clicks (``{"type": "style", "name": ...}``) and pings; the server answers with the look
 now shown and, twice a second, the inference time and how long frames stayed on the server. A style
 name the studio does not have is ignored, with a ``{"type": "notice", "message": ...}`` and the look
@@ -32,7 +34,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from rtstyle.errors import InputError, StyleNotFoundError
-from rtstyle.live import HOTKEYS, KEY_LEFT, KEY_RIGHT, Action, Captured, Command, Feed, Look, PickStyle, View, step
+from rtstyle.live import KEY_TABLE, KEYMAP, Action, Captured, Command, Feed, Look, PickStyle, View, step
 from rtstyle.serve import playout
 from rtstyle.serve.errors import ApiError
 from rtstyle.serve.routes.deps import StudioDep
@@ -48,8 +50,30 @@ STALL_SECONDS = 10.0  # a camera track silent this long is a tab that went away 
 STATS_SECONDS = 0.5
 TIME_BASE = Fraction(1, 90000)  # the RTP video clock
 LOOK_COMMANDS = {Action.NEXT_STYLE, Action.PREV_STYLE, Action.TOGGLE_ORIGINAL, Action.COMPARE, Action.STRONGER,
-                 Action.WEAKER, Action.BIGGER_STROKES, Action.SMALLER_STROKES}  # snapshot, HUD: the page's business
-KEYS = {"ArrowLeft": KEY_LEFT[0], "ArrowRight": KEY_RIGHT[0]}
+                 Action.WEAKER, Action.BIGGER_STROKES, Action.SMALLER_STROKES, Action.KEEP_COLORS}
+PAGE_COMMANDS = {Action.SNAPSHOT: "snapshot", Action.HUD: "hud"}  # the page does these itself
+
+
+def _does(command: Command) -> str | None:
+    """What the page does with a key: ``send`` it over the data channel, one of its own actions, or nothing."""
+    if isinstance(command, PickStyle) or command in LOOK_COMMANDS:
+        return "send"
+    return PAGE_COMMANDS.get(command)
+
+
+@router.get("/api/live/keys")
+def keys() -> list[dict[str, object]]:
+    """The desktop window's keys that the live panel has, from :data:`rtstyle.live.KEY_TABLE`: each entry's
+    browser key names (``KeyboardEvent.key``), what the page ``does`` with them, and the help's words."""
+    table = []
+    for hotkey in KEY_TABLE:
+        does = {_does(command) for command in hotkey.keys.values()}
+        if does == {None}:
+            continue
+        (what,) = does
+        names = [name for name, command in KEYMAP.items() if command in hotkey.keys.values()]
+        table.append({"label": hotkey.label, "words": hotkey.words, "keys": names, "does": what})
+    return table
 
 
 class Offer(BaseModel):
@@ -169,16 +193,15 @@ class Session:
                 return None
             return PickStyle(self.studio.engine.style_names.index(network))
         if data["type"] == "key" and isinstance(data.get("key"), str):
-            key = str(data["key"])
-            command = HOTKEYS.get(KEYS.get(key, ord(key) if len(key) == 1 else -1))
-            return command if isinstance(command, PickStyle) or command in LOOK_COMMANDS else None
+            command = KEYMAP.get(str(data["key"]))
+            return command if command is not None and _does(command) == "send" else None
         return None
 
     def _look(self) -> dict[str, object]:
         look = self.view.look
         painting = self.studio.painting(self.studio.engine.style_names[look.style])
         return {"type": "look", "style": painting.name, "index": look.style, "mode": look.mode.value,
-                "strength": look.strength,
+                "strength": look.strength, "keep_colors": look.keep_colors,
                 "stroke_size": self.studio.engine.stroke_size(self.studio.engine.style_names[look.style], look.stroke)}
 
     def _send(self, message: dict[str, object]) -> None:

@@ -32,8 +32,8 @@ export function authorizedUrl(path) {
 }
 
 /**
- * One API call. `form`: a FormData body; `as`: "json" or "blob" for the answer; `signal`: an AbortSignal;
- * `onUpload(fraction)`: upload progress; `timeout`: milliseconds (0: none). Rejects with an ApiError
+ * One API call. `form`: a FormData body, or `json`: a value sent as JSON; `as`: "json" or "blob" for the
+ * answer; `signal`: an AbortSignal; `onUpload(fraction)`: upload progress; `timeout`: milliseconds (0: none). Rejects with an ApiError
  * carrying the server's one-line message. On a 401 the token form is shown and the call retried.
  */
 export async function request(method, path, options = {}) {
@@ -48,7 +48,7 @@ export async function request(method, path, options = {}) {
   }
 }
 
-function send(method, path, sentWith, { form = null, as = "json", signal, onUpload, timeout = 0 }) {
+function send(method, path, sentWith, { form = null, json, as = "json", signal, onUpload, timeout = 0 }) {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new DOMException("aborted", "AbortError"));
     const xhr = new XMLHttpRequest();
@@ -56,13 +56,14 @@ function send(method, path, sentWith, { form = null, as = "json", signal, onUplo
     xhr.responseType = as === "blob" ? "blob" : "text";
     xhr.timeout = timeout;
     if (sentWith) xhr.setRequestHeader("Authorization", `Bearer ${sentWith}`);
+    if (json !== undefined) xhr.setRequestHeader("Content-Type", "application/json");
     if (onUpload) xhr.upload.onprogress = (e) => e.lengthComputable && onUpload(e.loaded / e.total);
     xhr.onload = () => (xhr.status < 400 ? resolve(answer(xhr, as)) : errorOf(xhr).then(reject));
     xhr.onerror = () => reject(new ApiError(0, "The server cannot be reached."));
     xhr.ontimeout = () => reject(new ApiError(0, "The server took too long to answer; try again."));
     xhr.onabort = () => reject(new DOMException("aborted", "AbortError"));
     signal?.addEventListener("abort", () => xhr.abort(), { once: true });
-    xhr.send(form);
+    xhr.send(json !== undefined ? JSON.stringify(json) : form);
   });
 }
 

@@ -2,9 +2,12 @@
 //
 // One RTCPeerConnection per start: the camera track goes out, the painted track comes back on the
 // same transceiver, and a data channel carries the desktop window's keys, gallery clicks and pings.
-// Every way it can fail ends in one line in #live-error and the panel back at "Start".
+// Every way it can fail ends in one line in #live-error and the panel back at "Start". The keys and
+// their help come from the server (GET /api/live/keys, the window's own table); the painting from
+// the gallery's studio:style announcement.
 
-import { token } from "./api.js";
+import { request } from "./api.js";
+import { $, h, listen } from "./shared.js";
 
 const ANSWER_TIMEOUT_MS = 15_000;
 const FIRST_FRAME_TIMEOUT_MS = 20_000;
@@ -14,11 +17,11 @@ const CAMERA_FPS = 30;
 // Send the server at most this many times the frames it can paint: the rest would only be encoded
 // here and decoded there for nothing, on the same CPU that paints (see capFrameRate).
 const SEND_HEADROOM = 1.5;
-const KEYS = new Set(["1", "2", "3", "4", "5", "6", "7", "8", "9", "n", "N", "p", "P", "ArrowLeft", "ArrowRight",
-  " ", "c", "C", "+", "=", "-", "k", "K", "[", "]"]);
+const NOTICE_MS = 6_000;
 
-const $ = (id) => document.getElementById(id);
 let session = null;
+let style = null; // the gallery's selected painting
+let keys = new Map(); // KeyboardEvent.key -> what it does: "send" (to the server), "snapshot", "hud"
 
 class Session {
   constructor() {
@@ -52,7 +55,7 @@ class Session {
     this.pc.onconnectionstatechange = () => this.onState();
     await this.pc.setLocalDescription(await this.pc.createOffer());
     await gathered(this.pc); // aiortc takes every candidate in the offer: no trickle ICE
-    const answer = await postOffer(this.pc.localDescription, selectedStyle());
+    const answer = await postOffer(this.pc.localDescription, style);
     if (this.closed) return;
     await this.pc.setRemoteDescription(answer);
     this.later(FIRST_FRAME_TIMEOUT_MS, () => {
@@ -94,6 +97,7 @@ class Session {
       this.capFrameRate(message.infer_ms * (message.sessions || 1));
     }
     else if (message.type === "look") this.look = message;
+    else if (message.type === "notice") this.notice(message.message);
     else if (message.type === "error") this.fail(message.message);
     showHud(this);
   }
@@ -126,6 +130,12 @@ class Session {
     if (this.channel?.readyState === "open") this.channel.send(JSON.stringify(message));
   }
 
+  notice(message) {
+    $("live-notice").textContent = message;
+    clearTimeout(this.noticeTimer);
+    this.noticeTimer = setTimeout(() => { $("live-notice").textContent = ""; }, NOTICE_MS);
+  }
+
   later(ms, fn) { this.timers.push(setTimeout(fn, ms)); }
 
   every(ms, fn) { this.timers.push(setInterval(fn, ms)); }
@@ -138,6 +148,8 @@ class Session {
 
   close() {
     this.closed = true;
+    clearTimeout(this.noticeTimer);
+    $("live-notice").textContent = "";
     for (const timer of this.timers) { clearTimeout(timer); clearInterval(timer); }
     if (this.channel) this.channel.onclose = null;
     this.pc?.close();
@@ -181,25 +193,9 @@ function gathered(pc) {
   });
 }
 
-async function postOffer(offer, style) {
-  const headers = { "Content-Type": "application/json" };
-  if (token()) headers.Authorization = `Bearer ${token()}`;
-  let response;
-  try {
-    response = await fetch("/api/live/offer", {
-      method: "POST", headers, body: JSON.stringify({ sdp: offer.sdp, type: offer.type, style }),
-      signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS),
-    });
-  } catch (err) {
-    throw new Error(err.name === "TimeoutError" ? "The server did not answer in time." : "The server cannot be reached.");
-  }
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.error || `The server refused the live session (${response.status}).`);
-  return body;
-}
-
-function selectedStyle() {
-  return document.querySelector("[data-testid=style-option][aria-checked=true]")?.dataset.style || null;
+function postOffer(offer, name) { // through api.js: a 401 shows the token form, as every call does
+  return request("POST", "/api/live/offer",
+    { json: { sdp: offer.sdp, type: offer.type, style: name }, timeout: ANSWER_TIMEOUT_MS });
 }
 
 // ---- the panel
@@ -220,7 +216,8 @@ function showHud(s) {
   if (s.look) output.dataset.style = s.look.style;
   const look = s.look ? [s.look.style, s.look.mode === "stylized" ? "" : s.look.mode,
     s.look.strength < 1 && s.look.mode !== "original" ? `strength ${Math.round(s.look.strength * 100)}%` : "",
-    s.look.stroke_size && s.look.stroke_size !== 1 ? `strokes ${Number(s.look.stroke_size.toFixed(2))}×` : ""]
+    s.look.stroke_size && s.look.stroke_size !== 1 ? `strokes ${Number(s.look.stroke_size.toFixed(2))}×` : "",
+    s.look.keep_colors ? "camera colours" : ""]
     .filter(Boolean).join(" · ") : "";
   $("live-look").textContent = look;
   $("live-stats").textContent = `${s.fps.toFixed(1)} fps · ${s.inferMs.toFixed(0)} ms inference · `
@@ -283,11 +280,39 @@ function snapshot() {
 
 function onKey(e) {
   if (!session || e.ctrlKey || e.metaKey || e.altKey || e.target.closest("input, select, textarea")) return;
-  if (e.key === "s" || e.key === "S") snapshot();
-  else if (e.key === "h" || e.key === "H") $("live-hud").hidden = !$("live-hud").hidden;
-  else if (KEYS.has(e.key)) session.send({ type: "key", key: e.key });
+  const does = keys.get(e.key);
+  if (does === "snapshot") snapshot();
+  else if (does === "hud") $("live-hud").hidden = !$("live-hud").hidden;
+  else if (does === "send") session.send({ type: "key", key: e.key });
   else return;
   e.preventDefault(); // space and the arrows would scroll the page
+}
+
+// The window's keys as GET /api/live/keys lists them, and their help under the panel's controls.
+async function loadKeys() {
+  let table;
+  try {
+    table = await request("GET", "/api/live/keys");
+  } catch {
+    return; // no live camera on this server: the offer will say why
+  }
+  keys = new Map(table.flatMap((entry) => entry.keys.map((key) => [key, entry.does])));
+  const help = table.flatMap((entry, i) => [i ? " · " : "", ...keyLabel(entry.label), ` ${entry.words}`]);
+  $("live-key-help").replaceChildren(...help);
+  $("live-keys").hidden = false;
+}
+
+// "n/p <-/->" → n/p or ←/→ as <kbd>s; "1-9" → 1–9.
+const SHOWN = { "<-": "←", "->": "→", "-": "−" };
+
+function keyLabel(label) {
+  const kbd = (key) => h("kbd", {}, SHOWN[key] || key);
+  return label.split(" ").flatMap((alternative, i) => {
+    const range = /^(\w)-(\w)$/.exec(alternative);
+    const parts = range ? [kbd(range[1]), "–", kbd(range[2])]
+      : alternative.split("/").flatMap((key, j) => (j ? ["/", kbd(key)] : [kbd(key)]));
+    return i ? [" or ", ...parts] : parts;
+  });
 }
 
 function wire() {
@@ -295,10 +320,11 @@ function wire() {
   $("live-stop").addEventListener("click", () => { $("live-error").textContent = ""; stop(); });
   $("live-show-original").addEventListener("change", (e) => { $("live-original").hidden = !e.target.checked; });
   document.addEventListener("keydown", onKey);
-  $("gallery-list")?.addEventListener("click", (e) => {
-    const card = e.target.closest("[data-style]");
-    if (card && session) session.send({ type: "style", name: card.dataset.style });
+  listen("style", (selected) => {
+    style = selected.name;
+    if (selected.chosen) session?.send({ type: "style", name: selected.name });
   });
+  loadKeys();
   window.addEventListener("pagehide", () => session?.close());
   listCameras().catch(() => {});
   setStatus("stopped");
