@@ -25,10 +25,6 @@ from rtstyle.training.transformer_net import FramesModel, variant_of, version_of
 OPSET = 17
 INPUT_NAME = "frames"
 OUTPUT_NAME = "stylized"
-# The second fast networks pad with zeros inside and paint a band along the picture's borders; the
-# engine paints this many mirrored pixels around the picture first (python -m export.edge_pad measured
-# 24-32 for the seven shipped ones: the band under 2 levels). A measured value in the metadata wins.
-V2_EDGE_PAD = 32
 
 
 def export_onnx(
@@ -43,10 +39,9 @@ def export_onnx(
     model = _trace(net)
     if precision == "fp16":
         model = to_fp16(model)
-    zero_padded = variant_of(net) == "fast" and version_of(net) == 2
     props = {"variant": variant_of(net), "channels": json.dumps(list(net.channels)),
              "n_residual": str(net.n_residual), "version": str(version_of(net)), "precision": precision,
-             "pad_multiple": "4", "stroke_size": "1", **({"edge_pad": str(V2_EDGE_PAD)} if zero_padded else {}),
+             "pad_multiple": "4", "stroke_size": "1",
              **{k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}}
     onnx.helper.set_model_props(model, props)
     onnx.checker.check_model(model)
