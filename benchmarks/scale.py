@@ -116,7 +116,15 @@ def speed(args: argparse.Namespace, engine: Engine) -> None:
             times.append(time.perf_counter() - began)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         ms = statistics.median(times) * 1000
-        print(f"  {w}x{h}: {ms:6.1f} ms  {1000 / ms:5.1f} fps   peak RSS so far {peak:.0f} MiB", flush=True)
+        line = f"  {w}x{h}: {ms:6.1f} ms  {1000 / ms:5.1f} fps   peak RSS so far {peak:.0f} MiB"
+        if args.native:  # the frame painted at its own size, as before stroke sizes (after the above: its memory)
+            native(engine, style, frame)
+            began = time.perf_counter()
+            for _ in range(max(1, args.repeat // 5)):
+                native(engine, style, frame)
+            old = (time.perf_counter() - began) / max(1, args.repeat // 5) * 1000
+            line += f";  at its own size {old:7.1f} ms  {1000 / old:5.1f} fps"
+        print(line, flush=True)
 
 
 def sheet(args: argparse.Namespace, engine: Engine) -> None:

@@ -30,8 +30,10 @@ _NAMES = {"matrix": {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020nc", 10
                        18: "arib-std-b67"}}
 REFERENCE_WHITE = 203.0  # nits: HDR's diffuse white, which SDR's 100% stands for (ITU-R BT.2408)
 KNEE = 0.75  # of reference white (linear): below it tone mapping changes nothing
-# swscale's default rounding darkens BGR → YUV → BGR by 1.7-2.7 levels; these flags make it exact on average.
-ACCURATE = Interpolation.BICUBIC | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+# swscale's default rounding darkens BGR → YUV → BGR by 1.7-2.7 levels; these flags make it exact on average
+# (bilinear chroma is as exact here as bicubic, 0.40 levels a pixel, and converts a 1080p frame to BGR in
+# 7.7 ms against 17.8).
+ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 
 @dataclass(frozen=True)

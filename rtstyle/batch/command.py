@@ -40,7 +40,7 @@ def cmd_batch(args: argparse.Namespace, *, progress: bool) -> int:
     paint = PaintSettings(
         styles=(find_style(args.style) if args.style else default_style(),),
         engine=EngineConfig(device=args.device, precision=args.precision, stroke=args.stroke_size,
-                            threads=args.threads),
+                            threads=args.threads, spin=False),  # decoding and encoding share the cores
         batch_size=args.batch, preserve_colors=args.preserve_colors, encoder=args.encoder,
         stabilize=StabilizerConfig(strength=args.stabilize_strength) if args.stabilize else None)
     cluster = None
