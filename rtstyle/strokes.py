@@ -11,8 +11,9 @@ stay sharp:
     full = up(painted) + (frame − up(work))
 
 ``up`` is linear, so this is computed as ``up(painted − work) + frame``: one resize of a small
-picture and one add at full size. Shown at the working size, the detail band
-vanishes and the result is the working-size painting itself.
+picture and one add at full size. Shown at the working size, the detail band all but
+vanishes and the result is close to the working-size painting itself (the enlargement softens
+only the finest strokes).
 
 Larger stroke size = a smaller working size = bigger strokes (and faster). Each model's metadata
 may carry its own default (``stroke_size``).
