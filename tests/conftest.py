@@ -5,14 +5,21 @@ Nothing here needs a network connection, a camera, a GPU or ../shared.
 
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import pytest
 from av.video.reformatter import VideoReformatter
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository, from any test folder
+MODELS = ROOT / "models"  # the shipped styles
+SHARED = ROOT.parent / "shared"
 TINY_STYLES = ("tiny_a", "tiny_b", "tiny_c")
 
 
@@ -150,3 +157,30 @@ def frame_times(path: Path) -> list[float]:
     """Every decoded frame's presentation time in seconds, in order."""
     with av.open(str(path)) as c:
         return [float(f.pts * f.time_base) for f in c.decode(video=0)]
+
+
+def streams(path: Path) -> dict[str, object]:
+    """What a player sees: the container (MP4's brand or the format), the video's codec and pixel
+    format, its decoded frame count and frame rate, and (codec, channels, seconds) of each audio stream."""
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        container = c.metadata.get("major_brand", c.format.name.split(",")[0]).strip()
+        video = (v.codec_context.name, v.codec_context.pix_fmt)
+        frames, fps = sum(1 for _ in c.decode(v)), v.average_rate
+    audio = []
+    with av.open(str(path)) as c:
+        for a in c.streams.audio:
+            samples = sum(f.samples for f in c.decode(a))
+            audio.append((a.codec_context.name, len(a.layout.channels), samples / a.rate))
+            c.seek(0)
+    return {"container": container, "video": video, "frames": frames, "fps": fps, "audio": audio}
+
+
+def wait_for(client: TestClient, job_id: str, states: tuple[str, ...], timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["state"] in states:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached {states}: {job}")

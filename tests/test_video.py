@@ -21,24 +21,7 @@ import pytest
 from rtstyle.cli import main
 from rtstyle.engine import Engine
 from rtstyle.video import VideoReader, VideoWriter
-from tests.conftest import SHARED, VFR_TICKS, frame_times, needs_shared, write_timed_clip
-
-
-def _streams(path: Path) -> dict[str, object]:
-    """What a player sees: the container (MP4's brand or the format), the video's codec and pixel
-    format, its decoded frame count and frame rate, and (codec, channels, seconds) of each audio stream."""
-    with av.open(str(path)) as c:
-        v = c.streams.video[0]
-        container = c.metadata.get("major_brand", c.format.name.split(",")[0]).strip()
-        video = (v.codec_context.name, v.codec_context.pix_fmt)
-        frames, fps = sum(1 for _ in c.decode(v)), v.average_rate
-    audio = []
-    with av.open(str(path)) as c:
-        for a in c.streams.audio:
-            samples = sum(f.samples for f in c.decode(a))
-            audio.append((a.codec_context.name, len(a.layout.channels), samples / a.rate))
-            c.seek(0)
-    return {"container": container, "video": video, "frames": frames, "fps": fps, "audio": audio}
+from tests.conftest import SHARED, VFR_TICKS, frame_times, needs_shared, streams, write_timed_clip
 
 
 def _first_frame(path: Path) -> np.ndarray:
@@ -61,7 +44,7 @@ def test_video_keeps_frames_rate_and_audio(tiny_models, clip, tmp_path: Path, na
     source = clip(name, **options)
     target = tmp_path / "out.mp4"
     assert main(["video", str(source), str(target), "--quiet", "--batch", "3"]) == 0
-    got, want = _streams(target), _streams(source)
+    got, want = streams(target), streams(source)
     assert got["frames"] == options["frames"]
     assert got["fps"] == Fraction(options["fps"])
     assert got["video"] == ("h264", "yuv420p")  # what every player can play
@@ -120,7 +103,7 @@ def test_every_audio_track_is_kept_whole_in_the_container_asked_for(tiny_models,
     source = _clip_with_tracks(tmp_path / source_name, tracks)
     target = tmp_path / target_name
     assert main(["video", str(source), str(target), "--quiet"]) == 0
-    got = _streams(target)
+    got = streams(target)
     assert got["container"] == CONTAINERS[target.suffix]
     assert got["video"] == ("h264", "yuv420p") and got["frames"] == 5
     kept = [(codec, len(av.AudioLayout(layout).channels), seconds)
@@ -473,7 +456,7 @@ def test_styles_command_lists_metadata(tiny_models, capsys) -> None:
 def test_demo_needs_nothing_but_a_style(tiny_models, tmp_path: Path) -> None:
     target = tmp_path / "demo.mp4"
     assert main(["demo", str(target), "--quiet"]) == 0
-    got = _streams(target)
+    got = streams(target)
     assert got["frames"] == 75 and got["fps"] == 25 and len(got["audio"]) == 1
 
 
@@ -482,7 +465,7 @@ def test_real_clip_with_51_audio(tiny_models, tmp_path: Path) -> None:
     source = SHARED / "data" / "video" / "big_buck_bunny_720p_5s.mp4"
     target = tmp_path / "bbb.mp4"
     assert main(["video", str(source), str(target), "--quiet", "--stroke-size", "4"]) == 0
-    got = _streams(target)
+    got = streams(target)
     assert got["frames"] == 132 and got["fps"] == 25
     assert [(codec, channels) for codec, channels, _ in got["audio"]] == [("aac", 6)]
     assert _first_frame(target).shape == (720, 1280, 3)
@@ -518,8 +501,8 @@ def test_variable_frame_rate_keeps_every_frames_time(identity_model: Path, tmp_p
     assert frame_times(source) == pytest.approx(want, abs=1e-4)
     assert frame_times(target) == pytest.approx(want, abs=1e-4)
     assert (report["frames"], report["duration"]) == (35, pytest.approx(2.0))
-    (_, _, seconds_out), = _streams(target)["audio"]
-    assert seconds_out == pytest.approx(_streams(source)["audio"][0][2], abs=0.03)
+    (_, _, seconds_out), = streams(target)["audio"]
+    assert seconds_out == pytest.approx(streams(source)["audio"][0][2], abs=0.03)
 
 
 def _tags(path: Path) -> tuple[int, int, int, int]:

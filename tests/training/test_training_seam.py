@@ -15,7 +15,8 @@ pytest.importorskip("fastapi")
 from rtstyle.cli import main  # noqa: E402
 from rtstyle.synthetic import scene  # noqa: E402
 from rtstyle.training import TrainRequest  # noqa: E402
-from tests.test_own_style import _studio, _train_form, _wait, painting, photos, user_models, vgg_file  # noqa: E402, F401
+from tests.conftest import ROOT  # noqa: E402
+from tests.training.test_own_style import _studio, _train_form, _wait, painting, photos, user_models, vgg_file  # noqa: E402, F401
 
 
 @pytest.fixture()
@@ -118,7 +119,7 @@ def test_without_torch_each_torch_command_names_the_extra(command: str) -> None:
 
     script = ("import sys; sys.modules['torch'] = None  # as if it were not installed\n"
               f"from rtstyle.cli import main; sys.exit(main([{command!r}, 'a', 'b', 'c']))")
-    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1],
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert done.stderr == "rtstyle: error: this needs PyTorch (torch is missing): pip install 'rtstyle[train]'\n"

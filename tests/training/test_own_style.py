@@ -22,8 +22,8 @@ from rtstyle.training.convert import read_network  # noqa: E402
 from rtstyle.training.data import load_content  # noqa: E402
 from rtstyle.training.onnx_export import export_onnx  # noqa: E402
 from rtstyle.training.vgg import VGG16_URL_VARIABLE, VGGFeatures, vgg16_weights  # noqa: E402
+from tests.conftest import MODELS  # noqa: E402
 
-SHIPPED = Path(__file__).resolve().parents[1] / "models"
 TINY_RUN = ["--crop", "32", "--content-size", "40", "--style-size", "64", "--batch-size", "1", "--quiet"]
 
 
@@ -59,13 +59,13 @@ def painting(tmp_path: Path) -> Path:
 def user_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A user model folder first, the shipped styles after it."""
     folder = tmp_path / "mine"
-    monkeypatch.setenv("RTSTYLE_MODELS", f"{folder}{os.pathsep}{SHIPPED}")
+    monkeypatch.setenv("RTSTYLE_MODELS", f"{folder}{os.pathsep}{MODELS}")
     return folder
 
 
 @pytest.mark.parametrize("style", ["udnie", "udnie_fast"])
 def test_a_shipped_network_read_back_into_pytorch_exports_the_same_pixels(style: str, tmp_path: Path) -> None:
-    shipped = StyleInfo.from_file(SHIPPED / f"{style}.onnx")
+    shipped = StyleInfo.from_file(MODELS / f"{style}.onnx")
     net = read_network(style)
     assert type(net).__name__.startswith("FastTransformerNet") == style.endswith("_fast")
     margin = {"edge_pad": shipped.metadata["edge_pad"]} if "edge_pad" in shipped.metadata else {}  # measured, kept
@@ -88,7 +88,7 @@ def test_train_from_the_nearest_shipped_network_installs_both_styles(painting: P
     assert full.metadata["painting"] == "My Painting" and fast.metadata["steps"] == "2"
     assert (full.metadata["version"], fast.metadata["version"]) == ("1", "2")  # the shipped fast networks' kind
     started = {name: json.loads(s.metadata["training"])["init_from"] for name, s in (("full", full), ("fast", fast))}
-    assert Path(started["full"]).parent == SHIPPED and Path(started["fast"]).stem.endswith("_fast")
+    assert Path(started["full"]).parent == MODELS and Path(started["fast"]).stem.endswith("_fast")
     for variant, trained in (("full", full), ("fast", fast)):  # started from the shipped weights, not from scratch
         before, after = read_network(started[variant]).state_dict(), read_network(str(trained.path)).state_dict()
         change = sum((after[k] - before[k]).abs().sum() for k in before) / sum(before[k].abs().sum() for k in before)
@@ -193,7 +193,7 @@ def _train_form(painting: Path, photos: Path) -> list[tuple[str, tuple[str, byte
 
 
 def _wait(client, job_id: str, states: tuple[str, ...]) -> dict:  # type: ignore[no-untyped-def]
-    from tests.test_serve import wait_for
+    from tests.conftest import wait_for
 
     return wait_for(client, job_id, states, timeout=120)
 

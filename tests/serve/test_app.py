@@ -31,7 +31,7 @@ from rtstyle.serve.settings import ServeSettings  # noqa: E402
 from rtstyle.serve.store import JobStore  # noqa: E402
 from rtstyle.serve.worker import Worker  # noqa: E402
 from rtstyle.synthetic import scene  # noqa: E402
-from tests.conftest import VFR_TICKS, frame_times, write_timed_clip  # noqa: E402
+from tests.conftest import VFR_TICKS, frame_times, wait_for, write_timed_clip  # noqa: E402
 
 
 @pytest.fixture()
@@ -78,16 +78,6 @@ def decode_png(data: bytes) -> np.ndarray:
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None, "not a PNG"
     return image
-
-
-def wait_for(client: TestClient, job_id: str, states: tuple[str, ...], timeout: float = 20) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["state"] in states:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} never reached {states}: {job}")
 
 
 def post_video(client: TestClient, path: Path, style: str = "tiny_b", name: str | None = None) -> dict:
