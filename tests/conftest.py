@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import av
+import numpy as np
 import pytest
 from av.video.reformatter import VideoReformatter
 
@@ -151,6 +152,11 @@ def identity_model(tmp_path: Path) -> Path:
 
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), path)
     return path
+
+
+def close_to(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two images are the same up to rounding (2 levels in 255)."""
+    return a.shape == b.shape and int(np.abs(a.astype(np.int16) - b).max()) <= 2
 
 
 def frame_times(path: Path) -> list[float]:
