@@ -1,4 +1,5 @@
-"""`rtstyle video`/`image`/`demo`: what a user notices in the output file and on the terminal."""
+"""`rtstyle video` (rtstyle/video.py and the pipeline behind it): what a user notices in the output file and on
+the terminal. The other commands (`image`, `styles`, `demo`) are in test_cli.py."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import itertools
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -421,43 +420,6 @@ def test_cpu_stylizes_one_frame_at_a_time_unless_told(tiny_models, clip, tmp_pat
     argv = [str(source) if a == "IN" else a for a in command]
     assert main([*argv, str(tmp_path / "out.mp4"), "--quiet", "--device", "cpu"]) == 0
     assert sizes == want
-
-
-def test_console_script_exit_code_and_stderr(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "rtstyle", "video", str(tmp_path / "x.mp4"), str(tmp_path / "y.mp4")],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [f"rtstyle: error: input not found: {tmp_path / 'x.mp4'}"]
-
-
-def test_image_file_and_folder(tiny_models, tmp_path: Path) -> None:
-    import cv2
-
-    from rtstyle.synthetic import scene
-
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i, (w, h) in enumerate([(64, 48), (33, 71)]):
-        cv2.imwrite(str(photos / f"p{i}.png"), scene(i, w, h))
-    assert main(["image", str(photos / "p0.png"), str(tmp_path / "one.jpg"), "--quiet"]) == 0
-    assert cv2.imread(str(tmp_path / "one.jpg")).shape == (48, 64, 3)
-    assert main(["image", str(photos), str(tmp_path / "out"), "--quiet"]) == 0
-    outs = {p.name: cv2.imread(str(p)).shape for p in (tmp_path / "out").iterdir()}
-    assert outs == {"p0.png": (48, 64, 3), "p1.png": (71, 33, 3)}
-
-
-def test_styles_command_lists_metadata(tiny_models, capsys) -> None:
-    assert main(["styles", "--json"]) == 0
-    listed = json.loads(capsys.readouterr().out)
-    assert [s["name"] for s in listed] == tiny_models
-    assert listed[0]["title"] == "Tiny tiny_a — random weights (2026)"
-
-
-def test_demo_needs_nothing_but_a_style(tiny_models, tmp_path: Path) -> None:
-    target = tmp_path / "demo.mp4"
-    assert main(["demo", str(target), "--quiet"]) == 0
-    got = streams(target)
-    assert got["frames"] == 75 and got["fps"] == 25 and len(got["audio"]) == 1
 
 
 @needs_shared
