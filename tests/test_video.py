@@ -19,7 +19,8 @@ import pytest
 
 from rtstyle.cli import main
 from rtstyle.engine import Engine
-from rtstyle.video import VideoReader, VideoWriter
+from rtstyle.synthetic import scene
+from rtstyle.video import VideoReader, VideoWriter, bgr_image, yuv_frame
 from tests.conftest import SHARED, VFR_TICKS, frame_times, needs_shared, streams, write_timed_clip
 
 
@@ -533,3 +534,16 @@ def test_hlg_comes_back_close_to_its_sdr_source(identity_model: Path, tmp_path: 
         assert got[..., channel].mean() == pytest.approx(want[..., channel].mean(), abs=6)
         assert got[..., channel].std() == pytest.approx(want[..., channel].std(), rel=0.06)
     assert np.abs(got - want).mean() < 12
+
+
+def test_frames_cross_the_codec_boundary_in_their_own_colours() -> None:
+    picture = scene(3, 160, 96)
+    picture[:40, :40] = (255, 0, 0)  # blue in BGR
+    frame = yuv_frame(picture)
+    assert frame.format.name == "yuv420p"  # what the VP8 encoder takes without converting again
+    back = bgr_image(frame)
+    assert back.shape == picture.shape
+    assert np.abs(back.astype(np.int16) - picture).mean() < 4
+    assert tuple(back[20, 20]) == pytest.approx((255, 0, 0), abs=8)
+    odd = bgr_image(yuv_frame(picture[:-1, :-1]))  # odd sides take PyAV's own conversion
+    assert odd.shape == (95, 159, 3)

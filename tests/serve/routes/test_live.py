@@ -1,4 +1,5 @@
-"""Live painting in the studio: the worker's live feeds, then ``/api/live/offer`` with an aiortc client.
+"""Live painting in the studio (rtstyle/serve/routes/live.py): ``/api/live/offer`` with an aiortc client.
+The worker's live feeds are in tests/serve/test_worker.py.
 
 The client is a second aiortc peer in the test's own event loop; the studio runs in Starlette's
 test client (its own thread and loop), so the two talk over real loopback UDP as a tab would.
@@ -24,100 +25,14 @@ from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParam
 from av import VideoFrame  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from rtstyle.live import Captured, Feed, Look  # noqa: E402
 from rtstyle.serve import playout  # noqa: E402
 from rtstyle.serve.app import create_app  # noqa: E402
 from rtstyle.serve.routes import live as live_route  # noqa: E402
 from rtstyle.serve.settings import ServeSettings  # noqa: E402
-from rtstyle.serve.worker import LIVE_TURNS, Worker  # noqa: E402
 from rtstyle.synthetic import scene  # noqa: E402
-from rtstyle.video import bgr_image, yuv_frame  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 SIZE = (160, 96)
-
-
-# --- the worker's live feeds (no WebRTC) ------------------------------------------------------------
-
-
-class CountingEngine:
-    """Adds a constant per style after ``seconds``; logs which frame of which feed it painted."""
-
-    provider = "CPUExecutionProvider"
-    style_names = ["a", "b"]
-
-    def __init__(self, seconds: float = 0.02):
-        self.seconds = seconds
-        self.painted: list[int] = []  # the first pixel's value, which the tests use as a frame id
-
-    def stylize(self, frames: np.ndarray, style: str | None = None, **_: object) -> np.ndarray:
-        time.sleep(self.seconds)
-        self.painted.append(int(frames.reshape(-1)[0]))
-        return frames + np.uint8(1)
-
-
-def marked(value: int) -> Captured:
-    return Captured(np.full((8, 8, 3), value, np.uint8), value, time.monotonic())
-
-
-def test_a_feed_paints_only_its_newest_frame() -> None:
-    engine = CountingEngine(seconds=0.05)
-    with Worker(engine) as worker:
-        feed = Feed(Look(style=0))
-        worker.add_feed(feed)
-        for value in range(10):  # a camera far faster than the engine
-            worker.live(feed, marked(value))
-            time.sleep(0.01)
-        newest = feed.results.newer(0, timeout=2)
-        deadline = time.monotonic() + 2
-        while feed.results.peek() is None or feed.results.peek().index != 9:  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, f"frame 9 never painted: {engine.painted}"
-            time.sleep(0.01)
-    assert newest is not None
-    assert len(engine.painted) <= 4, f"stale frames were painted: {engine.painted}"
-    assert engine.painted[-1] == 9
-
-
-def test_feeds_take_turns_and_a_video_batch_is_not_starved() -> None:
-    engine = CountingEngine(seconds=0.01)
-    with Worker(engine) as worker:
-        feeds = [Feed(Look(style=0)) for _ in range(2)]
-        for feed in feeds:
-            worker.add_feed(feed)
-        stop = threading.Event()
-
-        def cameras() -> None:  # both always have a new frame: feed 0 sends 1s, feed 1 sends 2s
-            while not stop.is_set():
-                for value, feed in enumerate(feeds, 1):
-                    worker.live(feed, marked(value))
-                time.sleep(0.001)
-
-        thread = threading.Thread(target=cameras)
-        thread.start()
-        time.sleep(0.3)
-        queued = len(engine.painted)
-        worker.frames(np.full((1, 8, 8, 3), 7, np.uint8), "a").result(timeout=2)
-        waited = len(engine.painted) - 1 - queued
-        stop.set()
-        thread.join()
-        for feed in feeds:
-            worker.remove_feed(feed)
-    ones, twos = engine.painted.count(1), engine.painted.count(2)
-    assert ones > 5 and abs(ones - twos) <= 2, engine.painted
-    assert waited <= LIVE_TURNS + 1, f"the video batch waited for {waited} live frames"
-
-
-def test_frames_cross_the_codec_boundary_in_their_own_colours() -> None:
-    picture = scene(3, *SIZE)
-    picture[:40, :40] = (255, 0, 0)  # blue in BGR
-    frame = yuv_frame(picture)
-    assert frame.format.name == "yuv420p"  # what the VP8 encoder takes without converting again
-    back = bgr_image(frame)
-    assert back.shape == picture.shape
-    assert np.abs(back.astype(np.int16) - picture).mean() < 4
-    assert tuple(back[20, 20]) == pytest.approx((255, 0, 0), abs=8)
-    odd = bgr_image(yuv_frame(picture[:-1, :-1]))  # odd sides take PyAV's own conversion
-    assert odd.shape == (SIZE[1] - 1, SIZE[0] - 1, 3)
 
 
 # --- WebRTC through the studio -----------------------------------------------------------------------
