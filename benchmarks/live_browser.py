@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rtstyle.options import parse_size  # noqa: E402
 from rtstyle.synthetic import scene  # noqa: E402
-from tests.test_live_browser import CHROMEDRIVER, CHROMIUM, health, serving, write_y4m  # noqa: E402
+from tests.serve.test_live_browser import CHROMEDRIVER, CHROMIUM, health, serving, write_y4m  # noqa: E402
 
 READ = """const v = document.querySelector('[data-testid=live-output]');
 return [Number(v.dataset.fps || 0), Number(v.dataset.latencyMs || 0), Number(v.dataset.inferMs || 0),

@@ -5,14 +5,27 @@ Nothing here needs a network connection, a camera, a GPU or ../shared.
 
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import av
+import numpy as np
+import onnxruntime as ort
 import pytest
 from av.video.reformatter import VideoReformatter
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from rtstyle import providers
+from rtstyle.providers import CPU, CUDA, TENSORRT
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository, from any test folder
+MODELS = ROOT / "models"  # the shipped styles
+SHARED = ROOT.parent / "shared"
 TINY_STYLES = ("tiny_a", "tiny_b", "tiny_c")
 
 
@@ -146,7 +159,94 @@ def identity_model(tmp_path: Path) -> Path:
     return path
 
 
+def close_to(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two images are the same up to rounding (2 levels in 255)."""
+    return a.shape == b.shape and int(np.abs(a.astype(np.int16) - b).max()) <= 2
+
+
 def frame_times(path: Path) -> list[float]:
     """Every decoded frame's presentation time in seconds, in order."""
     with av.open(str(path)) as c:
         return [float(f.pts * f.time_base) for f in c.decode(video=0)]
+
+
+def streams(path: Path) -> dict[str, object]:
+    """What a player sees: the container (MP4's brand or the format), the video's codec and pixel
+    format, its decoded frame count and frame rate, and (codec, channels, seconds) of each audio stream."""
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        container = c.metadata.get("major_brand", c.format.name.split(",")[0]).strip()
+        video = (v.codec_context.name, v.codec_context.pix_fmt)
+        frames, fps = sum(1 for _ in c.decode(v)), v.average_rate
+    audio = []
+    with av.open(str(path)) as c:
+        for a in c.streams.audio:
+            samples = sum(f.samples for f in c.decode(a))
+            audio.append((a.codec_context.name, len(a.layout.channels), samples / a.rate))
+            c.seek(0)
+    return {"container": container, "video": video, "frames": frames, "fps": fps, "audio": audio}
+
+
+def wait_for(client: TestClient, job_id: str, states: tuple[str, ...], timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["state"] in states:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached {states}: {job}")
+
+
+# --- onnxruntime as on a GPU machine (test_providers.py, test_gpu_check.py) ---------------------------
+
+
+REAL_SESSION = ort.InferenceSession
+
+
+class FakeGpu:
+    """onnxruntime as on a machine whose GPU providers load; ``cpu_ops`` are op types they leave to the CPU."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, cpu_ops: tuple[str, ...] = (), fail: str | None = None):
+        self.cpu_ops, self.fail = cpu_ops, fail
+        self.sessions: list[_FakeSession] = []
+        self.events: list[str] = []  # "preload" and "session", in the order they happened
+        monkeypatch.setattr(ort, "get_available_providers", lambda: [TENSORRT, CUDA, CPU])
+        monkeypatch.setattr(ort, "InferenceSession", self.session)
+        monkeypatch.setattr(ort, "preload_dlls", lambda *a, **k: self.events.append("preload"))
+        monkeypatch.setattr("rtstyle.engine.nvidia_driver_present", lambda: True)
+        monkeypatch.setattr("rtstyle.providers.tensorrt_loadable", lambda: True)
+        providers.preload_gpu_libraries.cache_clear()
+        monkeypatch.setattr(providers.preload_gpu_libraries, "cache_clear", lambda: None)
+
+    def session(self, model: bytes, options: ort.SessionOptions, providers: list, **kwargs: object) -> _FakeSession:
+        self.events.append("session")
+        if self.fail:
+            raise RuntimeError(self.fail)
+        made = _FakeSession(self, model, options, providers, kwargs)
+        self.sessions.append(made)
+        return made
+
+    def options(self, name: str) -> list[dict]:
+        """The options each session was given for provider ``name``."""
+        return [s.provider_options[name] for s in self.sessions if name in s.provider_options]
+
+
+class _FakeSession:
+    def __init__(self, fake: FakeGpu, model: bytes, options: ort.SessionOptions, chain: list, kwargs: dict):
+        self._fake, self._real = fake, REAL_SESSION(model, options, providers=[CPU])
+        self.providers = [p if isinstance(p, str) else p[0] for p in chain]
+        self.provider_options = {p[0]: p[1] for p in chain if isinstance(p, tuple)}
+        self.options, self.kwargs = options, kwargs
+
+    def get_providers(self) -> list[str]:
+        return self.providers
+
+    def get_provider_graph_assignment_info(self) -> list[SimpleNamespace]:
+        nodes = [n for sub in self._real.get_provider_graph_assignment_info() for n in sub.get_nodes()]
+        gpu = [n for n in nodes if n.op_type not in self._fake.cpu_ops]
+        cpu = [n for n in nodes if n.op_type in self._fake.cpu_ops]
+        return [SimpleNamespace(ep_name=ep, get_nodes=lambda part=part: part)
+                for ep, part in ((self.providers[0], gpu), (CPU, cpu)) if part]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)

@@ -12,7 +12,7 @@ from types import ModuleType
 import onnxruntime as ort
 import pytest
 
-from tests.test_providers import FakeGpu
+from tests.conftest import FakeGpu
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
 

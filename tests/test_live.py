@@ -1,288 +1,129 @@
-"""Live painting in the studio: the worker's live feeds, then ``/api/live/offer`` with an aiortc client.
-
-The client is a second aiortc peer in the test's own event loop; the studio runs in Starlette's
-test client (its own thread and loop), so the two talk over real loopback UDP as a tab would.
-"""
+"""The live core (rtstyle/live.py) that the window and the studio share: the key table, the state
+machine ``step`` over a ``View``, ``render`` with its compare mode, the newest-frame mailbox and the
+stabilizer that starts fresh when the look changes. No camera, window or engine."""
 
 from __future__ import annotations
 
-import asyncio
-import re
-import threading
-import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
+import cv2
 import numpy as np
 import pytest
 
-pytest.importorskip("fastapi")
-aiortc = pytest.importorskip("aiortc", reason="the live studio needs aiortc")
+from rtstyle import live as core
+from rtstyle.live import HOTKEYS, Action, Look, Mode, PickStyle, Steadier, View, step
+from rtstyle.synthetic import scene
+from tests.conftest import close_to
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack  # noqa: E402
-from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters  # noqa: E402
-from av import VideoFrame  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-
-from rtstyle.live import Captured, Feed, Look  # noqa: E402
-from rtstyle.serve import playout  # noqa: E402
-from rtstyle.serve.app import create_app  # noqa: E402
-from rtstyle.serve.routes import live as live_route  # noqa: E402
-from rtstyle.serve.settings import ServeSettings  # noqa: E402
-from rtstyle.serve.worker import LIVE_TURNS, Worker  # noqa: E402
-from rtstyle.synthetic import scene  # noqa: E402
-from rtstyle.video import bgr_image, yuv_frame  # noqa: E402
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-SIZE = (160, 96)
+SIZE = (64, 48)
 
 
-# --- the worker's live feeds (no WebRTC) ------------------------------------------------------------
+# --- the state machine ----------------------------------------------------------------------------
 
 
-class CountingEngine:
-    """Adds a constant per style after ``seconds``; logs which frame of which feed it painted."""
-
-    provider = "CPUExecutionProvider"
-    style_names = ["a", "b"]
-
-    def __init__(self, seconds: float = 0.02):
-        self.seconds = seconds
-        self.painted: list[int] = []  # the first pixel's value, which the tests use as a frame id
-
-    def stylize(self, frames: np.ndarray, style: str | None = None, **_: object) -> np.ndarray:
-        time.sleep(self.seconds)
-        self.painted.append(int(frames.reshape(-1)[0]))
-        return frames + np.uint8(1)
+@pytest.mark.parametrize(("key", "command"), [
+    (ord("1"), PickStyle(0)), (ord("9"), PickStyle(8)), (ord("n"), Action.NEXT_STYLE), (ord("N"), Action.NEXT_STYLE),
+    (ord("p"), Action.PREV_STYLE), (65363, Action.NEXT_STYLE), (65361, Action.PREV_STYLE),
+    (2555904, Action.NEXT_STYLE), (ord(" "), Action.TOGGLE_ORIGINAL), (ord("c"), Action.COMPARE),
+    (ord("+"), Action.STRONGER), (ord("="), Action.STRONGER), (ord("-"), Action.WEAKER), (ord("s"), Action.SNAPSHOT),
+    (ord("r"), Action.RECORD), (ord("f"), Action.FULLSCREEN), (ord("h"), Action.HUD), (ord("q"), Action.QUIT),
+    (27, Action.QUIT),
+])
+def test_hotkey_table(key: int, command: object) -> None:
+    assert HOTKEYS[key] == command
 
 
-def marked(value: int) -> Captured:
-    return Captured(np.full((8, 8, 3), value, np.uint8), value, time.monotonic())
+V = View(look=Look(style=1))
 
 
-def test_a_feed_paints_only_its_newest_frame() -> None:
-    engine = CountingEngine(seconds=0.05)
-    with Worker(engine) as worker:
-        feed = Feed(Look(style=0))
-        worker.add_feed(feed)
-        for value in range(10):  # a camera far faster than the engine
-            worker.live(feed, marked(value))
-            time.sleep(0.01)
-        newest = feed.results.newer(0, timeout=2)
-        deadline = time.monotonic() + 2
-        while feed.results.peek() is None or feed.results.peek().index != 9:  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, f"frame 9 never painted: {engine.painted}"
-            time.sleep(0.01)
-    assert newest is not None
-    assert len(engine.painted) <= 4, f"stale frames were painted: {engine.painted}"
-    assert engine.painted[-1] == 9
+@pytest.mark.parametrize(("view", "command", "after"), [
+    (V, PickStyle(2), View(look=Look(style=2))),
+    (V, PickStyle(3), V),  # only three styles loaded
+    (V, Action.NEXT_STYLE, View(look=Look(style=2))),
+    (View(look=Look(style=2)), Action.NEXT_STYLE, View(look=Look(style=0))),
+    (View(look=Look(style=0)), Action.PREV_STYLE, View(look=Look(style=2))),
+    (V, Action.TOGGLE_ORIGINAL, View(look=Look(style=1, mode=Mode.ORIGINAL))),
+    (View(look=Look(style=1, mode=Mode.ORIGINAL)), Action.TOGGLE_ORIGINAL, V),
+    (View(look=Look(style=1, mode=Mode.ORIGINAL)), Action.NEXT_STYLE, View(look=Look(style=2))),
+    (V, Action.COMPARE, View(look=Look(style=1, mode=Mode.COMPARE))),
+    (View(look=Look(style=1, mode=Mode.COMPARE)), PickStyle(0), View(look=Look(style=0, mode=Mode.COMPARE))),
+    (V, Action.WEAKER, View(look=Look(style=1, strength=0.9))),
+    (V, Action.STRONGER, V),
+    (View(look=Look(style=1, strength=0.0)), Action.WEAKER, View(look=Look(style=1, strength=0.0))),
+    (V, Action.HUD, View(look=Look(style=1), hud=False)),
+    (V, Action.FULLSCREEN, View(look=Look(style=1), fullscreen=True)),
+    (V, Action.RECORD, View(look=Look(style=1), recording=True)),
+    (V, Action.SNAPSHOT, V),
+    (V, Action.QUIT, View(look=Look(style=1), quit=True)),
+])
+def test_step(view: View, command: core.Command, after: View) -> None:
+    assert step(view, command, n_styles=3) == after
 
 
-def test_feeds_take_turns_and_a_video_batch_is_not_starved() -> None:
-    engine = CountingEngine(seconds=0.01)
-    with Worker(engine) as worker:
-        feeds = [Feed(Look(style=0)) for _ in range(2)]
-        for feed in feeds:
-            worker.add_feed(feed)
-        stop = threading.Event()
-
-        def cameras() -> None:  # both always have a new frame: feed 0 sends 1s, feed 1 sends 2s
-            while not stop.is_set():
-                for value, feed in enumerate(feeds, 1):
-                    worker.live(feed, marked(value))
-                time.sleep(0.001)
-
-        thread = threading.Thread(target=cameras)
-        thread.start()
-        time.sleep(0.3)
-        queued = len(engine.painted)
-        worker.frames(np.full((1, 8, 8, 3), 7, np.uint8), "a").result(timeout=2)
-        waited = len(engine.painted) - 1 - queued
-        stop.set()
-        thread.join()
-        for feed in feeds:
-            worker.remove_feed(feed)
-    ones, twos = engine.painted.count(1), engine.painted.count(2)
-    assert ones > 5 and abs(ones - twos) <= 2, engine.painted
-    assert waited <= LIVE_TURNS + 1, f"the video batch waited for {waited} live frames"
+def test_strength_steps_down_to_the_original_and_back() -> None:
+    view = V
+    for _ in range(12):
+        view = step(view, Action.WEAKER, 3)
+    assert view.look.strength == 0.0
+    for _ in range(3):
+        view = step(view, Action.STRONGER, 3)
+    assert view.look.strength == 0.3
 
 
-def test_frames_cross_the_codec_boundary_in_their_own_colours() -> None:
-    picture = scene(3, *SIZE)
-    picture[:40, :40] = (255, 0, 0)  # blue in BGR
-    frame = yuv_frame(picture)
-    assert frame.format.name == "yuv420p"  # what the VP8 encoder takes without converting again
-    back = bgr_image(frame)
-    assert back.shape == picture.shape
-    assert np.abs(back.astype(np.int16) - picture).mean() < 4
-    assert tuple(back[20, 20]) == pytest.approx((255, 0, 0), abs=8)
-    odd = bgr_image(yuv_frame(picture[:-1, :-1]))  # odd sides take PyAV's own conversion
-    assert odd.shape == (SIZE[1] - 1, SIZE[0] - 1, 3)
+def test_render_modes() -> None:
+    frame = scene(0, *SIZE)
+    inverted = lambda f: 255 - f  # noqa: E731
+    assert render_is(frame, Look(0, Mode.ORIGINAL), inverted, frame)
+    assert render_is(frame, Look(0), inverted, 255 - frame)
+    assert render_is(frame, Look(0, strength=0.0), inverted, frame)
+    compare = core.render(frame, Look(0, Mode.COMPARE), inverted)
+    assert compare.shape == frame.shape
+    left, right = compare[12:36, :32].astype(int), compare[12:36, 32:].astype(int)
+    assert np.abs(left + right - 255).mean() < 3  # the original beside its inverse
 
 
-# --- WebRTC through the studio -----------------------------------------------------------------------
+def test_k_keeps_the_camera_colours() -> None:
+    frame = scene(0, *SIZE)
+    view = step(View(look=Look(0)), HOTKEYS[ord("k")], 3)
+    assert view.look.keep_colors and not step(view, Action.KEEP_COLORS, 3).look.keep_colors
+    inverted = lambda f: 255 - f  # noqa: E731
+    kept = cv2.cvtColor(core.render(frame, view.look, inverted), cv2.COLOR_BGR2YCrCb).astype(int)
+    camera_ycc = cv2.cvtColor(frame, cv2.COLOR_BGR2YCrCb).astype(int)
+    painted_ycc = cv2.cvtColor(255 - frame, cv2.COLOR_BGR2YCrCb).astype(int)
+    assert np.abs(kept[..., 1:] - camera_ycc[..., 1:]).mean() < 3  # the camera's colour
+    assert np.abs(kept[..., 0] - painted_ycc[..., 0]).mean() < 3  # the painting's light and shade
 
 
-class Camera(VideoStreamTrack):
-    """A 30 fps camera showing one still frame; after ``frames`` frames it goes silent (a vanished tab)."""
-
-    def __init__(self, image: np.ndarray, frames: int | None = None):
-        super().__init__()
-        self.image, self.frames, self.sent = image, frames, 0
-
-    async def recv(self) -> VideoFrame:
-        pts, time_base = await self.next_timestamp()
-        if self.frames is not None and self.sent >= self.frames:
-            await asyncio.Event().wait()
-        self.sent += 1
-        frame = VideoFrame.from_ndarray(self.image, format="bgr24")
-        frame.pts, frame.time_base = pts, time_base
-        return frame
+def render_is(frame: np.ndarray, look: Look, stylize: Callable[[np.ndarray], np.ndarray], want: np.ndarray) -> bool:
+    return close_to(core.render(frame, look, stylize), want)
 
 
-class Tab:
-    """A browser tab as the page behaves: camera out, painted video in, commands on a data channel."""
-
-    def __init__(self, client: TestClient, camera: Camera):
-        self.client = client
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.channel = self.pc.createDataChannel("commands")
-        self.opened = asyncio.Event()
-        self.channel.on("open", self.opened.set)
-        self.pc.addTrack(camera)
-        self.frames: asyncio.Queue[np.ndarray] = asyncio.Queue()
-        self.pc.on("track", lambda track: asyncio.ensure_future(self._pump(track)))
-
-    async def _pump(self, track: object) -> None:
-        with pytest.raises(aiortc.mediastreams.MediaStreamError):
-            while True:
-                frame = await track.recv()  # type: ignore[attr-defined]
-                self.frames.put_nowait(frame.to_ndarray(format="bgr24"))
-
-    async def connect(self, style: str | None = None) -> None:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        offer = {"sdp": self.pc.localDescription.sdp, "type": "offer", "style": style}
-        response = await asyncio.to_thread(self.client.post, "/api/live/offer", json=offer)
-        assert response.status_code == 200, response.text
-        await self.pc.setRemoteDescription(RTCSessionDescription(**response.json()))
-
-    async def frame(self, after: float = 0.0) -> np.ndarray:
-        """The first painted frame received ``after`` seconds from now."""
-        deadline = time.monotonic() + after
-        while True:
-            image = await asyncio.wait_for(self.frames.get(), 10)
-            if time.monotonic() >= deadline:
-                return image
+def test_stroke_keys_make_strokes_bigger_and_smaller_within_the_range() -> None:
+    view = View(look=Look(0, stroke=1.0))
+    bigger = step(view, HOTKEYS[ord("]")], 3)
+    assert bigger.look.stroke == 1.25
+    assert step(bigger, HOTKEYS[ord("[")], 3).look.stroke == 1.0
+    assert step(View(look=Look(0, stroke=4.0)), HOTKEYS[ord("]")], 3).look.stroke == 4.0
+    assert step(View(look=Look(0, stroke=0.25)), HOTKEYS[ord("[")], 3).look.stroke == 0.25
 
 
-@pytest.fixture()
-def client(tmp_path: Path, tiny_models: list[str]) -> Iterator[TestClient]:
-    settings = ServeSettings(device="cpu", data_dir=tmp_path / "data", threads=1)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
-        yield c
+# --- the mailbox and the stabilizer ---------------------------------------------------------------
 
 
-def sessions(client: TestClient) -> int:
-    return int(client.get("/healthz").json()["live_sessions"])
+def test_latest_keeps_only_the_newest() -> None:
+    slot: core.Latest[int] = core.Latest()
+    for i in range(1, 101):
+        slot.put(i)
+    assert slot.newer(0, timeout=0) == (100, 100)
+    assert slot.dropped == 99
+    assert slot.newer(100, timeout=0.01) is None
 
 
-def nearest(image: np.ndarray, candidates: dict[str, np.ndarray]) -> str:
-    return min(candidates, key=lambda k: float(np.abs(candidates[k].astype(np.int16) - image).mean()))
-
-
-def test_the_camera_comes_back_painted_and_a_key_switches_the_style(client: TestClient) -> None:
-    camera = scene(5, *SIZE)
-    engine = client.app.state.studio.engine  # type: ignore[attr-defined]
-    want = {name: engine.stylize(camera, style=name) for name in engine.style_names}
-    want["camera"] = camera
-
-    async def run() -> tuple[str, str, int]:
-        tab = Tab(client, Camera(camera))
-        await tab.connect(style="tiny_a")
-        first = nearest(await tab.frame(), want)
-        await asyncio.wait_for(tab.opened.wait(), 5)
-        tab.channel.send('{"type": "key", "key": "2"}')
-        after = nearest(await tab.frame(after=0.5), want)
-        live = sessions(client)
-        await tab.pc.close()
-        return first, after, live
-
-    first, after, live = asyncio.run(run())
-    assert (first, after, live) == ("tiny_a", "tiny_b", 1)
-    deadline = time.monotonic() + 5
-    while sessions(client):
-        assert time.monotonic() < deadline, "the closed tab's session is still open"
-        time.sleep(0.05)
-
-
-def test_twenty_tabs_come_and_go_without_leaking(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(live_route, "STALL_SECONDS", 1.0)
-    studio = client.app.state.studio  # type: ignore[attr-defined]
-    camera = scene(0, *SIZE)
-
-    async def cycle(vanish: bool) -> None:
-        tab = Tab(client, Camera(camera, frames=5 if vanish else None))
-        await tab.connect()
-        await tab.frame()
-        if not vanish:  # a vanished tab never says goodbye: the server notices its camera went silent
-            await tab.pc.close()
-        deadline = time.monotonic() + 5
-        while studio.live_sessions:
-            assert time.monotonic() < deadline, "a session outlived its tab"
-            await asyncio.sleep(0.05)
-        await tab.pc.close()
-
-    async def run() -> tuple[list[str], list[str]]:
-        await cycle(vanish=False)
-        baseline = own_threads()
-        for n in range(19):
-            await cycle(vanish=n == 9)
-        deadline = time.monotonic() + 2
-        while len(own_threads()) > len(baseline) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        return baseline, own_threads()
-
-    baseline, after = asyncio.run(run())
-    assert (len(studio.live_sessions), studio.worker.feeds, sessions(client)) == (0, 0, 0)
-    assert len(after) <= len(baseline), after
-
-
-def own_threads() -> list[str]:
-    """Threads but the pools' (executors keep theirs, up to a fixed number, for later work)."""
-    pools = ("asyncio_", "ThreadPoolExecutor", "AnyIO worker thread")
-    return sorted(t.name for t in threading.enumerate() if not t.name.startswith(pools))
-
-
-def test_the_painted_stream_asks_the_browser_to_show_each_frame_at_once(client: TestClient) -> None:
-    """Chrome's offers list the playout-delay header extension (so does this aiortc tab's, with the
-    studio loaded); the answer takes it, and every video packet sent says: minimum and maximum delay 0,
-    which turns off the receiver's smoothing delay (40-55 ms of the live page's latency without it)."""
-    async def answer_to_a_tab() -> str:
-        tab = Tab(client, Camera(scene(5, *SIZE)))
-        await tab.connect()
-        await tab.frame()
-        await tab.pc.close()
-        return tab.pc.remoteDescription.sdp
-
-    extmap = re.search(rf"a=extmap:(\d+) {re.escape(playout.URI)}", asyncio.run(answer_to_a_tab()))
-    assert extmap is not None, "the answer does not take the playout-delay extension"
-    negotiated = aiortc.rtp.HeaderExtensionsMap()
-    negotiated.configure(RTCRtpParameters(headerExtensions=[
-        RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
-        RTCRtpHeaderExtensionParameters(id=int(extmap[1]), uri=playout.URI)]))
-    written = aiortc.rtp.unpack_header_extensions(*negotiated.set(aiortc.rtp.HeaderExtensions(mid="0")))
-    assert written == [(1, b"0"), (int(extmap[1]), bytes(3))]
-
-
-def test_an_answer_needs_a_camera_track(client: TestClient) -> None:
-    async def offer_without_video() -> str:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        pc.createDataChannel("commands")
-        await pc.setLocalDescription(await pc.createOffer())
-        sdp = pc.localDescription.sdp
-        await pc.close()
-        return sdp
-
-    response = client.post("/api/live/offer", json={"sdp": asyncio.run(offer_without_video()), "type": "offer"})
-    assert response.status_code == 400 and "camera" in response.json()["error"]
-    assert sessions(client) == 0
+def test_stabilizer_starts_fresh_when_the_look_changes() -> None:
+    steady = Steadier()
+    frame = np.full((32, 32, 3), 100, np.uint8)
+    white, black = np.full_like(frame, 255), np.zeros_like(frame)
+    steady(Look(style=0), frame, white)
+    assert steady(Look(style=0), frame, black).mean() > 100  # same look: blended with the white frame
+    np.testing.assert_array_equal(steady(Look(style=1), frame, black), black)  # new style: nothing carried over
+    np.testing.assert_array_equal(steady(Look(style=1, mode=Mode.ORIGINAL), frame, frame), frame)

@@ -1,6 +1,6 @@
 """The GPU path without a GPU: onnxruntime's providers are faked and what sessions get is recorded.
 
-:class:`FakeGpu` makes onnxruntime look like a machine with working TensorRT and CUDA providers;
+:class:`tests.conftest.FakeGpu` makes onnxruntime look like a machine with working TensorRT and CUDA providers;
 each session it makes runs on the real CPU provider (so frames come out) and records the
 providers, their options and the keyword arguments the engine gave it.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import onnxruntime as ort
@@ -20,57 +19,7 @@ from rtstyle import providers
 from rtstyle.engine import Engine, EngineConfig, _PlainRunner
 from rtstyle.errors import ProviderError
 from rtstyle.providers import CPU, CUDA, TENSORRT, TrtProfile
-
-REAL_SESSION = ort.InferenceSession
-
-
-class FakeGpu:
-    """onnxruntime as on a machine whose GPU providers load; ``cpu_ops`` are op types they leave to the CPU."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, cpu_ops: tuple[str, ...] = (), fail: str | None = None):
-        self.cpu_ops, self.fail = cpu_ops, fail
-        self.sessions: list[_FakeSession] = []
-        self.events: list[str] = []  # "preload" and "session", in the order they happened
-        monkeypatch.setattr(ort, "get_available_providers", lambda: [TENSORRT, CUDA, CPU])
-        monkeypatch.setattr(ort, "InferenceSession", self.session)
-        monkeypatch.setattr(ort, "preload_dlls", lambda *a, **k: self.events.append("preload"))
-        monkeypatch.setattr("rtstyle.engine.nvidia_driver_present", lambda: True)
-        monkeypatch.setattr("rtstyle.providers.tensorrt_loadable", lambda: True)
-        providers.preload_gpu_libraries.cache_clear()
-        monkeypatch.setattr(providers.preload_gpu_libraries, "cache_clear", lambda: None)
-
-    def session(self, model: bytes, options: ort.SessionOptions, providers: list, **kwargs: object) -> _FakeSession:
-        self.events.append("session")
-        if self.fail:
-            raise RuntimeError(self.fail)
-        made = _FakeSession(self, model, options, providers, kwargs)
-        self.sessions.append(made)
-        return made
-
-    def options(self, name: str) -> list[dict]:
-        """The options each session was given for provider ``name``."""
-        return [s.provider_options[name] for s in self.sessions if name in s.provider_options]
-
-
-class _FakeSession:
-    def __init__(self, fake: FakeGpu, model: bytes, options: ort.SessionOptions, chain: list, kwargs: dict):
-        self._fake, self._real = fake, REAL_SESSION(model, options, providers=[CPU])
-        self.providers = [p if isinstance(p, str) else p[0] for p in chain]
-        self.provider_options = {p[0]: p[1] for p in chain if isinstance(p, tuple)}
-        self.options, self.kwargs = options, kwargs
-
-    def get_providers(self) -> list[str]:
-        return self.providers
-
-    def get_provider_graph_assignment_info(self) -> list[SimpleNamespace]:
-        nodes = [n for sub in self._real.get_provider_graph_assignment_info() for n in sub.get_nodes()]
-        gpu = [n for n in nodes if n.op_type not in self._fake.cpu_ops]
-        cpu = [n for n in nodes if n.op_type in self._fake.cpu_ops]
-        return [SimpleNamespace(ep_name=ep, get_nodes=lambda part=part: part)
-                for ep, part in ((self.providers[0], gpu), (CPU, cpu)) if part]
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._real, name)
+from tests.conftest import FakeGpu
 
 
 def _gpu_engine(styles: list[str], tmp_path: Path, **config: object) -> Engine:

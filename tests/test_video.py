@@ -1,4 +1,5 @@
-"""`rtstyle video`/`image`/`demo`: what a user notices in the output file and on the terminal."""
+"""`rtstyle video` (rtstyle/video.py and the pipeline behind it): what a user notices in the output file and on
+the terminal. The other commands (`image`, `styles`, `demo`) are in test_cli.py."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import itertools
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,25 +19,9 @@ import pytest
 
 from rtstyle.cli import main
 from rtstyle.engine import Engine
-from rtstyle.video import VideoReader, VideoWriter
-from tests.conftest import SHARED, VFR_TICKS, frame_times, needs_shared, write_timed_clip
-
-
-def _streams(path: Path) -> dict[str, object]:
-    """What a player sees: the container (MP4's brand or the format), the video's codec and pixel
-    format, its decoded frame count and frame rate, and (codec, channels, seconds) of each audio stream."""
-    with av.open(str(path)) as c:
-        v = c.streams.video[0]
-        container = c.metadata.get("major_brand", c.format.name.split(",")[0]).strip()
-        video = (v.codec_context.name, v.codec_context.pix_fmt)
-        frames, fps = sum(1 for _ in c.decode(v)), v.average_rate
-    audio = []
-    with av.open(str(path)) as c:
-        for a in c.streams.audio:
-            samples = sum(f.samples for f in c.decode(a))
-            audio.append((a.codec_context.name, len(a.layout.channels), samples / a.rate))
-            c.seek(0)
-    return {"container": container, "video": video, "frames": frames, "fps": fps, "audio": audio}
+from rtstyle.synthetic import scene
+from rtstyle.video import VideoReader, VideoWriter, bgr_image, yuv_frame
+from tests.conftest import SHARED, VFR_TICKS, frame_times, needs_shared, streams, write_timed_clip
 
 
 def _first_frame(path: Path) -> np.ndarray:
@@ -61,7 +44,7 @@ def test_video_keeps_frames_rate_and_audio(tiny_models, clip, tmp_path: Path, na
     source = clip(name, **options)
     target = tmp_path / "out.mp4"
     assert main(["video", str(source), str(target), "--quiet", "--batch", "3"]) == 0
-    got, want = _streams(target), _streams(source)
+    got, want = streams(target), streams(source)
     assert got["frames"] == options["frames"]
     assert got["fps"] == Fraction(options["fps"])
     assert got["video"] == ("h264", "yuv420p")  # what every player can play
@@ -120,7 +103,7 @@ def test_every_audio_track_is_kept_whole_in_the_container_asked_for(tiny_models,
     source = _clip_with_tracks(tmp_path / source_name, tracks)
     target = tmp_path / target_name
     assert main(["video", str(source), str(target), "--quiet"]) == 0
-    got = _streams(target)
+    got = streams(target)
     assert got["container"] == CONTAINERS[target.suffix]
     assert got["video"] == ("h264", "yuv420p") and got["frames"] == 5
     kept = [(codec, len(av.AudioLayout(layout).channels), seconds)
@@ -440,49 +423,12 @@ def test_cpu_stylizes_one_frame_at_a_time_unless_told(tiny_models, clip, tmp_pat
     assert sizes == want
 
 
-def test_console_script_exit_code_and_stderr(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "rtstyle", "video", str(tmp_path / "x.mp4"), str(tmp_path / "y.mp4")],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [f"rtstyle: error: input not found: {tmp_path / 'x.mp4'}"]
-
-
-def test_image_file_and_folder(tiny_models, tmp_path: Path) -> None:
-    import cv2
-
-    from rtstyle.synthetic import scene
-
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i, (w, h) in enumerate([(64, 48), (33, 71)]):
-        cv2.imwrite(str(photos / f"p{i}.png"), scene(i, w, h))
-    assert main(["image", str(photos / "p0.png"), str(tmp_path / "one.jpg"), "--quiet"]) == 0
-    assert cv2.imread(str(tmp_path / "one.jpg")).shape == (48, 64, 3)
-    assert main(["image", str(photos), str(tmp_path / "out"), "--quiet"]) == 0
-    outs = {p.name: cv2.imread(str(p)).shape for p in (tmp_path / "out").iterdir()}
-    assert outs == {"p0.png": (48, 64, 3), "p1.png": (71, 33, 3)}
-
-
-def test_styles_command_lists_metadata(tiny_models, capsys) -> None:
-    assert main(["styles", "--json"]) == 0
-    listed = json.loads(capsys.readouterr().out)
-    assert [s["name"] for s in listed] == tiny_models
-    assert listed[0]["title"] == "Tiny tiny_a — random weights (2026)"
-
-
-def test_demo_needs_nothing_but_a_style(tiny_models, tmp_path: Path) -> None:
-    target = tmp_path / "demo.mp4"
-    assert main(["demo", str(target), "--quiet"]) == 0
-    got = _streams(target)
-    assert got["frames"] == 75 and got["fps"] == 25 and len(got["audio"]) == 1
-
-
 @needs_shared
 def test_real_clip_with_51_audio(tiny_models, tmp_path: Path) -> None:
     source = SHARED / "data" / "video" / "big_buck_bunny_720p_5s.mp4"
     target = tmp_path / "bbb.mp4"
     assert main(["video", str(source), str(target), "--quiet", "--stroke-size", "4"]) == 0
-    got = _streams(target)
+    got = streams(target)
     assert got["frames"] == 132 and got["fps"] == 25
     assert [(codec, channels) for codec, channels, _ in got["audio"]] == [("aac", 6)]
     assert _first_frame(target).shape == (720, 1280, 3)
@@ -518,8 +464,8 @@ def test_variable_frame_rate_keeps_every_frames_time(identity_model: Path, tmp_p
     assert frame_times(source) == pytest.approx(want, abs=1e-4)
     assert frame_times(target) == pytest.approx(want, abs=1e-4)
     assert (report["frames"], report["duration"]) == (35, pytest.approx(2.0))
-    (_, _, seconds_out), = _streams(target)["audio"]
-    assert seconds_out == pytest.approx(_streams(source)["audio"][0][2], abs=0.03)
+    (_, _, seconds_out), = streams(target)["audio"]
+    assert seconds_out == pytest.approx(streams(source)["audio"][0][2], abs=0.03)
 
 
 def _tags(path: Path) -> tuple[int, int, int, int]:
@@ -588,3 +534,16 @@ def test_hlg_comes_back_close_to_its_sdr_source(identity_model: Path, tmp_path: 
         assert got[..., channel].mean() == pytest.approx(want[..., channel].mean(), abs=6)
         assert got[..., channel].std() == pytest.approx(want[..., channel].std(), rel=0.06)
     assert np.abs(got - want).mean() < 12
+
+
+def test_frames_cross_the_codec_boundary_in_their_own_colours() -> None:
+    picture = scene(3, 160, 96)
+    picture[:40, :40] = (255, 0, 0)  # blue in BGR
+    frame = yuv_frame(picture)
+    assert frame.format.name == "yuv420p"  # what the VP8 encoder takes without converting again
+    back = bgr_image(frame)
+    assert back.shape == picture.shape
+    assert np.abs(back.astype(np.int16) - picture).mean() < 4
+    assert tuple(back[20, 20]) == pytest.approx((255, 0, 0), abs=8)
+    odd = bgr_image(yuv_frame(picture[:-1, :-1]))  # odd sides take PyAV's own conversion
+    assert odd.shape == (95, 159, 3)

@@ -1,7 +1,8 @@
-"""The live window: its state machine and threads without a display, then the real window under Xvfb.
+"""The live window (rtstyle/webcam.py): its threads without a display, then the real window under Xvfb.
+The state machine it runs is rtstyle/live.py's, tested in test_live.py.
 
-Run as a script, this file is the Xvfb tests' driver: it opens the real window in its own process
-(Qt ends a process whose X server goes away, so the window never lives inside pytest).
+Run as a module (``python -m tests.test_webcam``), this file is the Xvfb tests' driver: it opens the
+real window in its own process (Qt ends a process whose X server goes away, so the window never lives inside pytest).
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ import cv2
 import numpy as np
 import pytest
 
-from rtstyle import camera, options, sinks, webcam
-from rtstyle import live as core
+from rtstyle import camera, sinks, webcam
 from rtstyle.errors import InputError, OutputError, RtstyleError
-from rtstyle.live import HOTKEYS, Action, Look, Mode, PickStyle, Shown, View, step
+from rtstyle.live import HOTKEYS, Shown
 from rtstyle.synthetic import scene
 from rtstyle.video import VideoReader
 from rtstyle.webcam import LiveSettings, run_live
+from tests.conftest import ROOT, close_to
 
 SIZE = (64, 48)
 
@@ -139,10 +140,6 @@ def engine(tiny_models: list[str]):
     return Engine(tiny_models, EngineConfig(device="cpu", threads=1))
 
 
-def close_to(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and int(np.abs(a.astype(np.int16) - b).max()) <= 2
-
-
 def recorded(path: Path) -> list[np.ndarray]:
     with VideoReader(path) as reader:
         return list(reader)
@@ -158,84 +155,7 @@ def all_recorded(shown: Sequence[np.ndarray], frames: Sequence[np.ndarray]) -> b
     return bool(shown) and max(nearest) < RECORDING_TOLERANCE
 
 
-# --- the state machine ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("key", "command"), [
-    (ord("1"), PickStyle(0)), (ord("9"), PickStyle(8)), (ord("n"), Action.NEXT_STYLE), (ord("N"), Action.NEXT_STYLE),
-    (ord("p"), Action.PREV_STYLE), (65363, Action.NEXT_STYLE), (65361, Action.PREV_STYLE),
-    (2555904, Action.NEXT_STYLE), (ord(" "), Action.TOGGLE_ORIGINAL), (ord("c"), Action.COMPARE),
-    (ord("+"), Action.STRONGER), (ord("="), Action.STRONGER), (ord("-"), Action.WEAKER), (ord("s"), Action.SNAPSHOT),
-    (ord("r"), Action.RECORD), (ord("f"), Action.FULLSCREEN), (ord("h"), Action.HUD), (ord("q"), Action.QUIT),
-    (27, Action.QUIT),
-])
-def test_hotkey_table(key: int, command: object) -> None:
-    assert HOTKEYS[key] == command
-
-
-V = View(look=Look(style=1))
-
-
-@pytest.mark.parametrize(("view", "command", "after"), [
-    (V, PickStyle(2), View(look=Look(style=2))),
-    (V, PickStyle(3), V),  # only three styles loaded
-    (V, Action.NEXT_STYLE, View(look=Look(style=2))),
-    (View(look=Look(style=2)), Action.NEXT_STYLE, View(look=Look(style=0))),
-    (View(look=Look(style=0)), Action.PREV_STYLE, View(look=Look(style=2))),
-    (V, Action.TOGGLE_ORIGINAL, View(look=Look(style=1, mode=Mode.ORIGINAL))),
-    (View(look=Look(style=1, mode=Mode.ORIGINAL)), Action.TOGGLE_ORIGINAL, V),
-    (View(look=Look(style=1, mode=Mode.ORIGINAL)), Action.NEXT_STYLE, View(look=Look(style=2))),
-    (V, Action.COMPARE, View(look=Look(style=1, mode=Mode.COMPARE))),
-    (View(look=Look(style=1, mode=Mode.COMPARE)), PickStyle(0), View(look=Look(style=0, mode=Mode.COMPARE))),
-    (V, Action.WEAKER, View(look=Look(style=1, strength=0.9))),
-    (V, Action.STRONGER, V),
-    (View(look=Look(style=1, strength=0.0)), Action.WEAKER, View(look=Look(style=1, strength=0.0))),
-    (V, Action.HUD, View(look=Look(style=1), hud=False)),
-    (V, Action.FULLSCREEN, View(look=Look(style=1), fullscreen=True)),
-    (V, Action.RECORD, View(look=Look(style=1), recording=True)),
-    (V, Action.SNAPSHOT, V),
-    (V, Action.QUIT, View(look=Look(style=1), quit=True)),
-])
-def test_step(view: View, command: core.Command, after: View) -> None:
-    assert step(view, command, n_styles=3) == after
-
-
-def test_strength_steps_down_to_the_original_and_back() -> None:
-    view = V
-    for _ in range(12):
-        view = step(view, Action.WEAKER, 3)
-    assert view.look.strength == 0.0
-    for _ in range(3):
-        view = step(view, Action.STRONGER, 3)
-    assert view.look.strength == 0.3
-
-
-def test_render_modes() -> None:
-    frame = scene(0, *SIZE)
-    inverted = lambda f: 255 - f  # noqa: E731
-    assert render_is(frame, Look(0, Mode.ORIGINAL), inverted, frame)
-    assert render_is(frame, Look(0), inverted, 255 - frame)
-    assert render_is(frame, Look(0, strength=0.0), inverted, frame)
-    compare = core.render(frame, Look(0, Mode.COMPARE), inverted)
-    assert compare.shape == frame.shape
-    left, right = compare[12:36, :32].astype(int), compare[12:36, 32:].astype(int)
-    assert np.abs(left + right - 255).mean() < 3  # the original beside its inverse
-
-
-def test_k_keeps_the_camera_colours() -> None:
-    frame = scene(0, *SIZE)
-    view = step(View(look=Look(0)), HOTKEYS[ord("k")], 3)
-    assert view.look.keep_colors and not step(view, Action.KEEP_COLORS, 3).look.keep_colors
-    inverted = lambda f: 255 - f  # noqa: E731
-    kept = cv2.cvtColor(core.render(frame, view.look, inverted), cv2.COLOR_BGR2YCrCb).astype(int)
-    camera_ycc = cv2.cvtColor(frame, cv2.COLOR_BGR2YCrCb).astype(int)
-    painted_ycc = cv2.cvtColor(255 - frame, cv2.COLOR_BGR2YCrCb).astype(int)
-    assert np.abs(kept[..., 1:] - camera_ycc[..., 1:]).mean() < 3  # the camera's colour
-    assert np.abs(kept[..., 0] - painted_ycc[..., 0]).mean() < 3  # the painting's light and shade
-
-
-def render_is(frame: np.ndarray, look: Look, stylize: Callable[[np.ndarray], np.ndarray], want: np.ndarray) -> bool:
-    return close_to(core.render(frame, look, stylize), want)
+# --- the window's drawing -----------------------------------------------------------------------
 
 
 def test_hud_draws_on_a_copy() -> None:
@@ -245,27 +165,7 @@ def test_hud_draws_on_a_copy() -> None:
     assert np.array_equal(frame, scene(0, 320, 180))
 
 
-@pytest.mark.parametrize(("text", "size"), [("640x480", (640, 480)), ("1280X720", (1280, 720))])
-def test_parse_size(text: str, size: tuple[int, int]) -> None:
-    assert options.parse_size(text) == size
-
-
-@pytest.mark.parametrize("text", ["640", "640x", "x480", "8x8", "640*480"])
-def test_parse_size_rejects(text: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError, match="WxH"):
-        options.parse_size(text)
-
-
 # --- threads and the window loop, without a display -------------------------------------------
-
-
-def test_latest_keeps_only_the_newest() -> None:
-    slot: core.Latest[int] = core.Latest()
-    for i in range(1, 101):
-        slot.put(i)
-    assert slot.newer(0, timeout=0) == (100, 100)
-    assert slot.dropped == 99
-    assert slot.newer(100, timeout=0.01) is None
 
 
 def test_slow_inference_takes_the_newest_frame_not_a_backlog() -> None:
@@ -344,15 +244,6 @@ def test_recording_still_on_at_quit_is_kept(tmp_path: Path) -> None:
     display = ScriptedDisplay(keys=["r", "q"], every=5)
     result = live(FakeCamera(), FakeEngine(), display, output_dir=tmp_path)
     assert all_recorded([s.image for s in display.shown_after(1)[2:]], recorded(result.recordings[0]))
-
-
-def test_stroke_keys_make_strokes_bigger_and_smaller_within_the_range() -> None:
-    view = View(look=Look(0, stroke=1.0))
-    bigger = step(view, HOTKEYS[ord("]")], 3)
-    assert bigger.look.stroke == 1.25
-    assert step(bigger, HOTKEYS[ord("[")], 3).look.stroke == 1.0
-    assert step(View(look=Look(0, stroke=4.0)), HOTKEYS[ord("]")], 3).look.stroke == 4.0
-    assert step(View(look=Look(0, stroke=0.25)), HOTKEYS[ord("[")], 3).look.stroke == 0.25
 
 
 def test_window_paints_at_the_stroke_size(engine) -> None:
@@ -503,15 +394,15 @@ def _read_line(fd: int, timeout: float) -> str:
 
 
 class RealWindow:
-    """``rtstyle webcam`` in a child process (this file run as a script), driven with xdotool."""
+    """``rtstyle webcam`` in a child process (this file run as a module), driven with xdotool."""
 
     def __init__(self, env: dict[str, str], folder: Path, models: Path, *args: str):
         self.env = {**os.environ, **env, "RTSTYLE_MODELS": str(models)}
         self.log, self.dump, self.stderr = folder / "events.jsonl", folder / "shown.pickle", folder / "stderr.txt"
-        command = [sys.executable, __file__, str(self.log), str(self.dump), "--camera", "synthetic",
+        command = [sys.executable, "-m", __spec__.name, str(self.log), str(self.dump), "--camera", "synthetic",
                    "--size", f"{SIZE[0]}x{SIZE[1]}", "--output-dir", str(folder), *args]
         with self.stderr.open("w") as stderr:
-            self.process = subprocess.Popen(command, env=self.env, stderr=stderr)
+            self.process = subprocess.Popen(command, env=self.env, stderr=stderr, cwd=ROOT)  # ROOT: where ``tests`` is
         self.wait_for(lambda events: any("shown" in e for e in events))
         self.window = self._xdotool("search", "--onlyvisible", "--name", "^rtstyle$").split()[0]
 
@@ -615,18 +506,6 @@ def test_fast_variant_is_picked_per_painting(tmp_path, monkeypatch) -> None:
     assert style_order("b", "fast") == (["a_fast", "b"], 1)
     assert style_order("a_fast", "full") == (["a", "b"], 0)
 
-
-
-def test_stabilizer_starts_fresh_when_the_look_changes() -> None:
-    from rtstyle.live import Steadier
-
-    steady = Steadier()
-    frame = np.full((32, 32, 3), 100, np.uint8)
-    white, black = np.full_like(frame, 255), np.zeros_like(frame)
-    steady(Look(style=0), frame, white)
-    assert steady(Look(style=0), frame, black).mean() > 100  # same look: blended with the white frame
-    np.testing.assert_array_equal(steady(Look(style=1), frame, black), black)  # new style: nothing carried over
-    np.testing.assert_array_equal(steady(Look(style=1, mode=Mode.ORIGINAL), frame, frame), frame)
 
 
 def _drive(log_path: str, dump_path: str, *argv: str) -> None:

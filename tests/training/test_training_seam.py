@@ -1,7 +1,6 @@
 """The runtime reaches the torch side through typed requests, and every command and the studio find
 the VGG16 weights the same way: ``--vgg-weights``, then torch's hub cache, then ``$RTSTYLE_VGG16_URL``."""
 
-# ruff: noqa: F811  (the fixtures imported from test_own_style are parameters here)
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +14,8 @@ pytest.importorskip("fastapi")
 from rtstyle.cli import main  # noqa: E402
 from rtstyle.synthetic import scene  # noqa: E402
 from rtstyle.training import TrainRequest  # noqa: E402
-from tests.test_own_style import _studio, _train_form, _wait, painting, photos, user_models, vgg_file  # noqa: E402, F401
+from tests.conftest import ROOT  # noqa: E402
+from tests.training.conftest import studio_client, train_form, wait_long  # noqa: E402
 
 
 @pytest.fixture()
@@ -59,11 +59,11 @@ def test_offline_every_command_and_the_studio_say_the_same_line(offline: str, pa
         assert err.count("\n") == 1 and err.startswith(f"rtstyle: error: {offline}") and "--vgg-weights PATH" in err
         lines.append(err.removeprefix("rtstyle: error: ").strip())
     assert lines[0] == lines[1]
-    with _studio(tmp_path, None) as client:  # type: ignore[arg-type]
+    with studio_client(tmp_path, None) as client:  # type: ignore[arg-type]
         pair = [Path(p).read_bytes() for p in _photo_pair(tmp_path)]
         r = client.post("/api/optimize", files={"image": ("p.png", pair[0]), "painting": ("a.png", pair[1])},
                         data={"steps": "2", "size": "32"})
-        job = _wait(client, r.json()["id"], ("done", "failed"))
+        job = wait_long(client, r.json()["id"], ("done", "failed"))
     assert job["state"] == "failed" and job["error"] == lines[0]
 
 
@@ -87,13 +87,13 @@ def test_the_studio_trains_through_a_request_and_counts_steps_as_steps(
     monkeypatch.setattr(schedule, "parse", no_command_line)
     monkeypatch.setattr(rtstyle.training, "train_style", lambda request, **kw: requests.append(request)
                         or train_style(request, **kw))
-    with _studio(tmp_path, vgg_file) as client:
-        r = client.post("/api/styles/train", files=_train_form(painting, photos), data={"steps": "1",
+    with studio_client(tmp_path, vgg_file) as client:
+        r = client.post("/api/styles/train", files=train_form(painting, photos), data={"steps": "1",
                                                                                         "fast_steps": "1"})
         assert r.status_code == 202, r.text
         queued = r.json()
         assert queued["progress"] == {"done": 0, "total": 2, "unit": "steps", "per_second": 0.0}
-        job = _wait(client, queued["id"], ("done", "failed"))
+        job = wait_long(client, queued["id"], ("done", "failed"))
     assert job["state"] == "done", job
     assert job["progress"]["done"] == job["steps_done"] == job["steps_total"] == 2
     assert job["frames_done"] == 2  # the page's counter until it reads progress
@@ -103,10 +103,10 @@ def test_the_studio_trains_through_a_request_and_counts_steps_as_steps(
 
 
 def test_a_video_job_counts_frames(clip, tiny_models: list[str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    with _studio(tmp_path, None) as client:  # type: ignore[arg-type]
+    with studio_client(tmp_path, None) as client:  # type: ignore[arg-type]
         video = clip(width=64, height=48, frames=6).read_bytes()
         r = client.post("/api/jobs", files={"video": ("in.mp4", video)}, data={"style": tiny_models[0]})
-        job = _wait(client, r.json()["id"], ("done", "failed"))
+        job = wait_long(client, r.json()["id"], ("done", "failed"))
     assert job["progress"]["unit"] == "frames" and job["frames_done"] == job["progress"]["done"] == 6
     assert "steps_done" not in job
 
@@ -118,7 +118,7 @@ def test_without_torch_each_torch_command_names_the_extra(command: str) -> None:
 
     script = ("import sys; sys.modules['torch'] = None  # as if it were not installed\n"
               f"from rtstyle.cli import main; sys.exit(main([{command!r}, 'a', 'b', 'c']))")
-    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1],
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert done.stderr == "rtstyle: error: this needs PyTorch (torch is missing): pip install 'rtstyle[train]'\n"

@@ -31,10 +31,9 @@ from rtstyle.models import StyleInfo
 from rtstyle.synthetic import _write_tone, scene
 from rtstyle.temporal import StabilizerConfig, warping_error
 from rtstyle.video import TimedFrame, VideoReader, VideoWriter
-from tests.conftest import VFR_TICKS, frame_times, write_timed_clip
-from tests.test_video import _streams
+from tests.conftest import MODELS, VFR_TICKS, frame_times, streams, write_timed_clip
 
-FAST = str(Path(__file__).resolve().parents[1] / "models" / "starry_night_fast.onnx")
+FAST = str(MODELS / "starry_night_fast.onnx")
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +107,7 @@ def test_batch_gives_what_rtstyle_video_gives(clips: tuple[Path, Path], tmp_path
     chunks = plan_video(VideoJob(folder / "long.mp4", out / "long.mp4"), chunk_seconds=1, warmup=8).chunks
     assert len(chunks) == 4
     for name in CLIPS:
-        got, want = _streams(out / name), _streams(single / name)
+        got, want = streams(out / name), streams(single / name)
         assert got["frames"] == want["frames"] and got["fps"] == want["fps"]
         assert got["container"] == want["container"] and got["video"] == ("h264", "yuv420p")
         assert [a[:2] for a in got["audio"]] == [a[:2] for a in want["audio"]] == [("aac", 2)]
@@ -135,7 +134,7 @@ def test_a_corrupt_video_fails_alone(tmp_path: Path, request, capsys, cluster: s
     assert "cut.mp4" in errors[0] and "truncated or corrupt" in errors[0]
     assert "text.mkv" in errors[1] and "not a video file" in errors[1]
     assert sorted(p.name for p in out.iterdir()) == ["good.mp4"]  # no partial file, no chunks
-    assert _streams(out / "good.mp4")["frames"] == _streams(good)["frames"] == 20
+    assert streams(out / "good.mp4")["frames"] == streams(good)["frames"] == 20
 
 
 def test_the_table_says_what_became_of_each_video(tmp_path: Path, capsys) -> None:
@@ -191,7 +190,7 @@ def test_a_two_frame_chunk_joins_at_the_exact_rate(tmp_path: Path) -> None:
     for part, piece in zip(parts, plan.chunks, strict=True):
         paint_chunk(ChunkJob(source, part, piece, plan.fps, "libx264"), engine, paint)
     join_chunks(plan, parts)
-    got = _streams(plan.job.target)
+    got = streams(plan.job.target)
     assert got["frames"] == 40 and got["fps"] == Fraction(30000, 1001)
 
 
@@ -346,7 +345,7 @@ def test_without_ray_local_runs_here(tmp_path: Path, monkeypatch, caplog) -> Non
     source = _clip(tmp_path / "a.mp4", frames=6)
     out = tmp_path / "out"
     assert main(["batch", str(source), "--out", str(out), "--cluster", "local", "--style", FAST, "--quiet"]) == 0
-    assert _streams(out / "a.mp4")["frames"] == 6
+    assert streams(out / "a.mp4")["frames"] == 6
     assert "Ray is not installed" in caplog.text
 
 
@@ -372,4 +371,4 @@ def test_variable_frame_rate_keeps_every_frames_time(tmp_path: Path, request, ca
     seams = [c.start for c in plan_video(VideoJob(source, out / "x.mp4"), chunk_seconds=0.5, warmup=8).chunks[1:]]
     assert [s for s in seams if s > 20] == [23, 30]  # frames 1/12.5 s apart: a time-based plan
     assert frame_times(out / "phone.mp4") == pytest.approx([tick / 50 for tick in VFR_TICKS], abs=1e-4)
-    assert _streams(out / "phone.mp4")["audio"][0][2] == pytest.approx(_streams(source)["audio"][0][2], abs=0.03)
+    assert streams(out / "phone.mp4")["audio"][0][2] == pytest.approx(streams(source)["audio"][0][2], abs=0.03)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -21,51 +20,16 @@ from rtstyle.synthetic import scene  # noqa: E402
 from rtstyle.training.convert import read_network  # noqa: E402
 from rtstyle.training.data import load_content  # noqa: E402
 from rtstyle.training.onnx_export import export_onnx  # noqa: E402
-from rtstyle.training.vgg import VGG16_URL_VARIABLE, VGGFeatures, vgg16_weights  # noqa: E402
+from rtstyle.training.vgg import VGG16_URL_VARIABLE, vgg16_weights  # noqa: E402
+from tests.conftest import MODELS  # noqa: E402
+from tests.training.conftest import studio_client, train_form, wait_long  # noqa: E402
 
-SHIPPED = Path(__file__).resolve().parents[1] / "models"
 TINY_RUN = ["--crop", "32", "--content-size", "40", "--style-size", "64", "--batch-size", "1", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def vgg_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """VGG16's layout with random weights, saved with torchvision's keys (no download, no ../shared)."""
-    torch.manual_seed(0)
-    features = VGGFeatures("vgg16", ("relu1_2", "relu2_2", "relu3_3", "relu4_3")).features
-    path = tmp_path_factory.mktemp("vgg") / "vgg16-random.pth"
-    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
-    return path
-
-
-@pytest.fixture()
-def photos(tmp_path: Path) -> Path:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i in range(52):
-        cv2.imwrite(str(folder / f"p{i:02d}.jpg"), scene(i * 9, 64, 48))
-    return folder
-
-
-@pytest.fixture()
-def painting(tmp_path: Path) -> Path:
-    rng = np.random.default_rng(3)
-    strokes = cv2.resize(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8), (96, 96), interpolation=cv2.INTER_NEAREST)
-    path = tmp_path / "My Painting.png"
-    cv2.imwrite(str(path), strokes)
-    return path
-
-
-@pytest.fixture()
-def user_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A user model folder first, the shipped styles after it."""
-    folder = tmp_path / "mine"
-    monkeypatch.setenv("RTSTYLE_MODELS", f"{folder}{os.pathsep}{SHIPPED}")
-    return folder
 
 
 @pytest.mark.parametrize("style", ["udnie", "udnie_fast"])
 def test_a_shipped_network_read_back_into_pytorch_exports_the_same_pixels(style: str, tmp_path: Path) -> None:
-    shipped = StyleInfo.from_file(SHIPPED / f"{style}.onnx")
+    shipped = StyleInfo.from_file(MODELS / f"{style}.onnx")
     net = read_network(style)
     assert type(net).__name__.startswith("FastTransformerNet") == style.endswith("_fast")
     margin = {"edge_pad": shipped.metadata["edge_pad"]} if "edge_pad" in shipped.metadata else {}  # measured, kept
@@ -88,7 +52,7 @@ def test_train_from_the_nearest_shipped_network_installs_both_styles(painting: P
     assert full.metadata["painting"] == "My Painting" and fast.metadata["steps"] == "2"
     assert (full.metadata["version"], fast.metadata["version"]) == ("1", "2")  # the shipped fast networks' kind
     started = {name: json.loads(s.metadata["training"])["init_from"] for name, s in (("full", full), ("fast", fast))}
-    assert Path(started["full"]).parent == SHIPPED and Path(started["fast"]).stem.endswith("_fast")
+    assert Path(started["full"]).parent == MODELS and Path(started["fast"]).stem.endswith("_fast")
     for variant, trained in (("full", full), ("fast", fast)):  # started from the shipped weights, not from scratch
         before, after = read_network(started[variant]).state_dict(), read_network(str(trained.path)).state_dict()
         change = sum((after[k] - before[k]).abs().sum() for k in before) / sum(before[k].abs().sum() for k in before)
@@ -176,37 +140,15 @@ def test_too_few_photos_is_one_line_with_the_count(painting: Path, photos: Path,
 # --- in the studio: "Make it a live style" -----------------------------------------------------------------
 
 
-def _studio(tmp_path: Path, vgg_file: Path):  # type: ignore[no-untyped-def]
-    pytest.importorskip("fastapi")
-    from fastapi.testclient import TestClient
-
-    from rtstyle.serve.app import create_app
-    from rtstyle.serve.settings import ServeSettings
-
-    settings = ServeSettings(device="cpu", data_dir=tmp_path / "data", threads=1, vgg_weights=vgg_file)
-    return TestClient(create_app(settings), raise_server_exceptions=False)
-
-
-def _train_form(painting: Path, photos: Path) -> list[tuple[str, tuple[str, bytes]]]:
-    return [("painting", ("Sunflowers.png", painting.read_bytes())),
-            *[("content", (p.name, p.read_bytes())) for p in sorted(photos.iterdir())]]
-
-
-def _wait(client, job_id: str, states: tuple[str, ...]) -> dict:  # type: ignore[no-untyped-def]
-    from tests.test_serve import wait_for
-
-    return wait_for(client, job_id, states, timeout=120)
-
-
 def test_studio_makes_a_live_style_that_joins_the_gallery(painting: Path, photos: Path, vgg_file: Path,
                                                           user_models: Path, tmp_path: Path) -> None:
-    with _studio(tmp_path, vgg_file) as client:
+    with studio_client(tmp_path, vgg_file) as client:
         before = {s["name"] for s in client.get("/api/styles").json()}
-        r = client.post("/api/styles/train", files=_train_form(painting, photos),
+        r = client.post("/api/styles/train", files=train_form(painting, photos),
                         data={"steps": "1", "fast_steps": "2"})
         assert r.status_code == 202, r.text
         assert r.json()["kind"] == "train" and r.json()["frames_total"] == 3 and r.json()["style"] == "sunflowers"
-        job = _wait(client, r.json()["id"], ("done", "failed"))
+        job = wait_long(client, r.json()["id"], ("done", "failed"))
         assert job["state"] == "done" and job["frames_done"] == 3, job
         styles = {s["name"]: s for s in client.get("/api/styles").json()}
         assert set(styles) - before == {"sunflowers"} and styles["sunflowers"]["network"] == "sunflowers_fast"
@@ -223,9 +165,9 @@ def test_studio_makes_a_live_style_that_joins_the_gallery(painting: Path, photos
 
 def test_studio_training_cancelled_leaves_nothing(painting: Path, photos: Path, vgg_file: Path, user_models: Path,
                                                   tmp_path: Path) -> None:
-    with _studio(tmp_path, vgg_file) as client:
-        r = client.post("/api/styles/train", files=_train_form(painting, photos), data={"steps": "500"})
-        job = _wait(client, r.json()["id"], ("running",))
+    with studio_client(tmp_path, vgg_file) as client:
+        r = client.post("/api/styles/train", files=train_form(painting, photos), data={"steps": "500"})
+        job = wait_long(client, r.json()["id"], ("running",))
         while client.get(f"/api/jobs/{job['id']}").json()["frames_done"] < 1:
             pass
         assert client.delete(f"/api/jobs/{job['id']}").json()["state"] == "cancelled"
@@ -243,8 +185,8 @@ def test_studio_training_refuses_too_few_photos_and_says_so_without_torch(painti
                                                                          vgg_file: Path, user_models: Path,
                                                                          tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    with _studio(tmp_path, vgg_file) as client:
-        form = _train_form(painting, photos)[:11]  # the painting and 10 photos
+    with studio_client(tmp_path, vgg_file) as client:
+        form = train_form(painting, photos)[:11]  # the painting and 10 photos
         r = client.post("/api/styles/train", files=form)
         assert r.status_code == 400 and r.json()["error"].startswith("only 10 distinct content images")
         assert client.get("/api/jobs").json() == [] and [p.name for p in (tmp_path / "data" / "jobs").iterdir()] == []

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,10 +27,8 @@ from rtstyle.cli import main  # noqa: E402
 from rtstyle.serve.app import create_app  # noqa: E402
 from rtstyle.serve.jobs import RESTART_REASON  # noqa: E402
 from rtstyle.serve.settings import ServeSettings  # noqa: E402
-from rtstyle.serve.store import JobStore  # noqa: E402
-from rtstyle.serve.worker import Worker  # noqa: E402
 from rtstyle.synthetic import scene  # noqa: E402
-from tests.conftest import VFR_TICKS, frame_times, write_timed_clip  # noqa: E402
+from tests.conftest import VFR_TICKS, frame_times, wait_for, write_timed_clip  # noqa: E402
 
 
 @pytest.fixture()
@@ -78,16 +75,6 @@ def decode_png(data: bytes) -> np.ndarray:
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None, "not a PNG"
     return image
-
-
-def wait_for(client: TestClient, job_id: str, states: tuple[str, ...], timeout: float = 20) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["state"] in states:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} never reached {states}: {job}")
 
 
 def post_video(client: TestClient, path: Path, style: str = "tiny_b", name: str | None = None) -> dict:
@@ -502,62 +489,3 @@ def test_optimize_without_torch_says_which_extra(client: TestClient, monkeypatch
                         lambda: "your painting needs PyTorch on the server: pip install 'rtstyle[train]'")
     r = client.post("/api/optimize", files={"image": ("p.jpg", b"x"), "painting": ("a.jpg", b"y")})
     assert r.status_code == 503 and "rtstyle[train]" in r.json()["error"]
-
-
-# --- the inference worker ---------------------------------------------------------------------------
-
-
-class GatedEngine:
-    """Blocks its first call until released; records every call's batch size and kind."""
-
-    provider = "CUDAExecutionProvider"
-
-    def __init__(self) -> None:
-        self.gate = threading.Event()
-        self.calls: list[tuple[int, int]] = []  # (frames, first pixel value)
-
-    def stylize(self, frames: np.ndarray, style: str | None = None, **_: object) -> np.ndarray:
-        if not self.calls:
-            self.calls.append((len(frames), int(frames[0, 0, 0, 0])))
-            self.gate.wait(5)
-        else:
-            self.calls.append((len(frames), int(frames[0, 0, 0, 0])))
-        return 255 - frames
-
-
-def test_worker_runs_photos_first_and_batches_them_by_size() -> None:
-    engine = GatedEngine()
-    with Worker(engine, queue_size=8, photo_batch=4) as worker:
-        blocker = worker.frames(np.zeros((1, 8, 8, 3), np.uint8), "s")
-        time.sleep(0.05)
-        video = worker.frames(np.full((2, 8, 8, 3), 1, np.uint8), "s")
-        photos = [worker.photo(np.full((8, 8, 3), 10 + i, np.uint8), "s") for i in range(3)]
-        odd = worker.photo(np.full((4, 8, 3), 20, np.uint8), "s")
-        engine.gate.set()
-        results = [p.result(5) for p in photos]
-        assert video.result(5).shape == (2, 8, 8, 3) and blocker.result(5) is not None and odd.result(5) is not None
-    assert engine.calls == [(1, 0), (3, 10), (1, 20), (2, 1)]  # photos ahead, same-size ones together
-    assert [int(r[0, 0, 0, 0]) for r in results] == [245, 244, 243]  # each its own result
-
-
-def test_worker_refuses_photos_beyond_its_queue() -> None:
-    from rtstyle.serve.errors import Busy
-
-    engine = GatedEngine()
-    with Worker(engine, queue_size=1, photo_batch=1) as worker:
-        worker.photo(np.zeros((8, 8, 3), np.uint8), "s")
-        time.sleep(0.05)  # the first is in the engine
-        worker.photo(np.zeros((8, 8, 3), np.uint8), "s")
-        with pytest.raises(Busy) as refused:
-            worker.photo(np.zeros((8, 8, 3), np.uint8), "s")
-        assert refused.value.status == 503 and refused.value.headers["Retry-After"]
-        engine.gate.set()
-
-
-def test_store_survives_reopening(tmp_path: Path) -> None:
-    store = JobStore(tmp_path / "jobs.sqlite3")
-    job = store.add(kind="video", style="s", name="a.mp4", frames_total=10)
-    store.update(job.id, state="done", result="result.mp4", frames_done=10)
-    store.close()
-    again = JobStore(tmp_path / "jobs.sqlite3").get(job.id)
-    assert again is not None and again.state == "done" and again.finished is not None
