@@ -31,7 +31,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.serve_load import free_port, rss_mb  # noqa: E402
+from benchmarks.serve_load import rss_mb, studio_server  # noqa: E402
 from rtstyle.models import installed_styles, pick_variant  # noqa: E402
 from rtstyle.synthetic import scene, write_clip  # noqa: E402
 
@@ -50,44 +50,34 @@ def photo(width: int, height: int, seed: int) -> bytes:
 
 def studio(args: argparse.Namespace) -> None:
     styles = [s.base for s in pick_variant(installed_styles(), "fast")]
-    port = free_port()
-    with tempfile.TemporaryDirectory() as data:
-        server = subprocess.Popen([sys.executable, "-m", "rtstyle", "serve", "--port", str(port), "--data-dir", data],
-                                  stderr=subprocess.PIPE, text=True)
-        try:
-            ready = server.stderr.readline() if server.stderr else ""
-            if "rtstyle studio" not in ready:
-                raise SystemExit(f"the server did not start: {ready}")
-            url = f"http://127.0.0.1:{port}/api/stylize"
-            client = httpx.Client(timeout=600)
-            print(f"studio: started, {rss_mb(server.pid):.0f} MB")
-            big = photo(*BIG, seed=1)
+    with studio_server() as (server, base):
+        url = f"{base}/api/stylize"
+        client = httpx.Client(timeout=600)
+        print(f"studio: started, {rss_mb(server.pid):.0f} MB")
+        big = photo(*BIG, seed=1)
 
-            def post(body: bytes, style: str) -> None:
-                r = client.post(url, files={"image": ("p.jpg", body)}, data={"style": style})
-                r.raise_for_status()
+        def post(body: bytes, style: str) -> None:
+            r = client.post(url, files={"image": ("p.jpg", body)}, data={"style": style})
+            r.raise_for_status()
 
-            began = time.perf_counter()
-            post(big, styles[0])
-            first = rss_mb(server.pid)
-            print(f"studio: after a 37 MP photo in {styles[0]}: {first:.0f} MB ({time.perf_counter() - began:.1f} s)")
-            for style in styles[1:]:
-                post(big, style)
-            print(f"studio: after it in all {len(styles)} styles: {rss_mb(server.pid):.0f} MB")
-            rng = np.random.default_rng(0)
-            peak = 0.0
-            for i in range(args.photos):
-                w, h = (int(x) for x in rng.integers(200, 6000, 2))
-                if w * h > 40_000_000:
-                    h = 40_000_000 // w
-                post(photo(w, h, seed=10 + i), styles[i % len(styles)])
-                peak = max(peak, rss_mb(server.pid))
-            end = rss_mb(server.pid)
-            print(f"studio: after {args.photos} photos of random sizes: {end:.0f} MB (highest seen {peak:.0f} MB); "
-                  f"{100 * (end / first - 1):+.1f} % against the first big photo")
-        finally:
-            server.terminate()
-            server.wait(10)
+        began = time.perf_counter()
+        post(big, styles[0])
+        first = rss_mb(server.pid)
+        print(f"studio: after a 37 MP photo in {styles[0]}: {first:.0f} MB ({time.perf_counter() - began:.1f} s)")
+        for style in styles[1:]:
+            post(big, style)
+        print(f"studio: after it in all {len(styles)} styles: {rss_mb(server.pid):.0f} MB")
+        rng = np.random.default_rng(0)
+        peak = 0.0
+        for i in range(args.photos):
+            w, h = (int(x) for x in rng.integers(200, 6000, 2))
+            if w * h > 40_000_000:
+                h = 40_000_000 // w
+            post(photo(w, h, seed=10 + i), styles[i % len(styles)])
+            peak = max(peak, rss_mb(server.pid))
+        end = rss_mb(server.pid)
+        print(f"studio: after {args.photos} photos of random sizes: {end:.0f} MB (highest seen {peak:.0f} MB); "
+              f"{100 * (end / first - 1):+.1f} % against the first big photo")
 
 
 def peak_of(command: list[str]) -> tuple[float, float]:

@@ -12,6 +12,7 @@ the target is ≥ 80% of it at 16 clients). The clients share the machine with t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -34,6 +36,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def studio_server() -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``rtstyle serve`` in a subprocess on a free port with a scratch data dir: (the process, its URL)."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data:
+        server = subprocess.Popen([sys.executable, "-m", "rtstyle", "serve", "--port", str(port), "--data-dir", data],
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            ready = server.stderr.readline() if server.stderr else ""
+            if "rtstyle studio" not in ready:
+                raise SystemExit(f"the server did not start: {ready}")
+            yield server, f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            server.wait(10)
 
 
 def rss_mb(pid: int) -> float:
@@ -95,29 +114,18 @@ def main() -> int:
     ceiling = in_process_rate(f"{args.style}_fast", frame, min(args.seconds, 10))
     print(f"in-process Engine.stylize ({args.style}_fast, {width}x{height}): {ceiling:.1f} images/s")
 
-    port = free_port()
-    with tempfile.TemporaryDirectory() as data:
-        server = subprocess.Popen([sys.executable, "-m", "rtstyle", "serve", "--port", str(port), "--data-dir", data],
-                                  stderr=subprocess.PIPE, text=True)
-        try:
-            ready = server.stderr.readline() if server.stderr else ""
-            if "rtstyle studio" not in ready:
-                raise SystemExit(f"the server did not start: {ready}")
-            url = f"http://127.0.0.1:{port}"
-            load(url, body, args.style, 2, 2)  # warm-up
-            print("| clients | images/s | of in-process | p50 ms | p95 ms | p99 ms | errors | server MB |")
-            print("|---|---|---|---|---|---|---|---|")
-            for clients in map(int, args.clients.split(",")):
-                before = rss_mb(server.pid)
-                latencies, errors, took = load(url, body, args.style, clients, args.seconds)
-                after = rss_mb(server.pid)
-                rate = len(latencies) / took
-                p50, p95, p99 = (1000 * float(np.percentile(latencies, q)) for q in (50, 95, 99))
-                print(f"| {clients} | {rate:.1f} | {rate / ceiling:.0%} | {p50:.0f} | {p95:.0f} | {p99:.0f} | "
-                      f"{errors} | {before:.0f} → {after:.0f} |", flush=True)
-        finally:
-            server.terminate()
-            server.wait(10)
+    with studio_server() as (server, url):
+        load(url, body, args.style, 2, 2)  # warm-up
+        print("| clients | images/s | of in-process | p50 ms | p95 ms | p99 ms | errors | server MB |")
+        print("|---|---|---|---|---|---|---|---|")
+        for clients in map(int, args.clients.split(",")):
+            before = rss_mb(server.pid)
+            latencies, errors, took = load(url, body, args.style, clients, args.seconds)
+            after = rss_mb(server.pid)
+            rate = len(latencies) / took
+            p50, p95, p99 = (1000 * float(np.percentile(latencies, q)) for q in (50, 95, 99))
+            print(f"| {clients} | {rate:.1f} | {rate / ceiling:.0%} | {p50:.0f} | {p95:.0f} | {p99:.0f} | "
+                  f"{errors} | {before:.0f} → {after:.0f} |", flush=True)
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
     return 0
 

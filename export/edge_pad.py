@@ -36,8 +36,8 @@ def band(engine: Engine, name: str, photos: np.ndarray, margin: int, reference: 
     """(band in levels against ``reference``, the painted photos) for ``margin`` mirrored pixels."""
     runner = engine._sessions[name]
     h, w = photos.shape[1:3]
-    framed = np.pad(photos, ((0, 0), (margin,) * 2, (margin,) * 2, (0, 0)), mode="symmetric")
-    painted = np.concatenate([runner.run(_pad(f[None]))[:, margin:margin + h, margin:margin + w] for f in framed])
+    painted = np.concatenate([runner.run(_pad(f[None], margin))[:, margin:margin + h, margin:margin + w]
+                              for f in photos])
     if reference is None:
         return 0.0, painted
     d = painted.astype(np.float32) - reference

@@ -145,8 +145,7 @@ class Engine:
         name = style or self.style
         h, w = frames.shape[1:3]
         m = self._info(name).edge_pad
-        framed = np.pad(frames, ((0, 0), (m, m), (m, m), (0, 0)), mode="symmetric") if m else frames
-        return self._sessions[name].run(_pad(framed))[:, m : m + h, m : m + w]
+        return self._sessions[name].run(_pad(frames, m))[:, m : m + h, m : m + w]
 
     def stroke_size(self, style: str | None = None, stroke: float | None = None) -> float:
         """The stroke size ``style`` is painted with: ``stroke``, else the config's, else the model's default."""
@@ -352,10 +351,12 @@ def default_batch_size(provider: str) -> int:
     return 1 if provider == "CPUExecutionProvider" else 8
 
 
-def _pad(frames: np.ndarray) -> np.ndarray:
-    h, w = frames.shape[1:3]
+def _pad(frames: np.ndarray, margin: int = 0) -> np.ndarray:
+    """``margin`` mirrored pixels on every side, then more at the bottom and right up to the
+    network's multiple of 4 (and its smallest side): one copy of the frames, or none."""
+    h, w = frames.shape[1] + 2 * margin, frames.shape[2] + 2 * margin
     ph = max(MIN_SIDE, -(-h // PAD_MULTIPLE) * PAD_MULTIPLE) - h
     pw = max(MIN_SIDE, -(-w // PAD_MULTIPLE) * PAD_MULTIPLE) - w
-    if ph == pw == 0:
+    if margin == ph == pw == 0:
         return np.ascontiguousarray(frames)
-    return np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="symmetric")
+    return np.pad(frames, ((0, 0), (margin, margin + ph), (margin, margin + pw), (0, 0)), mode="symmetric")

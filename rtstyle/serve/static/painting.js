@@ -2,7 +2,7 @@
 // Announces the painting (studio:painting) for training, and studio:torch when the server lacks PyTorch.
 
 import { startJob } from "./jobs.js";
-import { $, announce, h, listen, showError, tooBig, wireDrop } from "./shared.js";
+import { $, announce, h, listen, listenServer, showError, tooBig, wireDrop } from "./shared.js";
 
 let info = null;
 let noTorch = false;
@@ -55,13 +55,9 @@ async function optimize() {
   updateControls();
 }
 
-listen("info", (value) => {
+listenServer((value, torchMissing) => {
   info = value;
-  noTorch = info?.torch === false;
-  updateControls();
-});
-listen("torch", () => {
-  noTorch = true;
+  noTorch = torchMissing;
   updateControls();
 });
 listen("photo", showPhoto);

@@ -23,6 +23,17 @@ export function listen(name, fn) {
   document.addEventListener(`studio:${name}`, (e) => fn(e.detail));
 }
 
+/** Calls `fn(info, torchMissing)` with the server's /api/info (studio:info) and again when a job
+ *  finds PyTorch missing on the server (studio:torch). */
+export function listenServer(fn) {
+  let info = null;
+  listen("info", (value) => {
+    info = value;
+    fn(info, info?.torch === false);
+  });
+  listen("torch", () => fn(info, true));
+}
+
 /** The next announcement of `name`, as a promise of its detail. */
 export function next(name) {
   return new Promise((resolve) => document.addEventListener(`studio:${name}`, (e) => resolve(e.detail), { once: true }));

@@ -2,7 +2,7 @@
 // trained on the server from their videos or photos (a job).
 
 import { startJob } from "./jobs.js";
-import { $, listen, showError, tooBig, wireDrop } from "./shared.js";
+import { $, listen, listenServer, showError, tooBig, wireDrop } from "./shared.js";
 
 let info = null;
 let noTorch = false;
@@ -42,13 +42,9 @@ async function makeLiveStyle() {
   updateControls();
 }
 
-listen("info", (value) => {
+listenServer((value, torchMissing) => {
   info = value;
-  noTorch = info?.torch === false;
-  updateControls();
-});
-listen("torch", () => {
-  noTorch = true;
+  noTorch = torchMissing;
   updateControls();
 });
 listen("painting", (file) => {
