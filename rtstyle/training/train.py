@@ -30,6 +30,8 @@ from rtstyle.training.losses import (
     feature_distance,
     gram_matrix,
     small_motion,
+    spectrum_bins,
+    spectrum_distance,
     style_distance,
     temporal_distance,
     total_variation,
@@ -66,6 +68,9 @@ class TrainConfig:
     content_weight: float = 1e5
     style_weight: float = 1e10
     tv_weight: float = 0.0
+    # The output's luminance energy over frequency and orientation against the painting's
+    # (rtstyle.training.losses.spectrum_distance): a periodic fill such as the diagonal hatch is a peak there.
+    spectrum_weight: float = 0.0
     lr: float = 1e-3
     anneal: bool = False  # the rate falls along half a cosine to zero at the last step (else constant)
     variant: str = "full"
@@ -100,10 +105,11 @@ class Losses:
     tv: float
     distill: float = 0.0
     temporal: float = 0.0
+    spectrum: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.content + self.style + self.tv + self.distill + self.temporal
+        return self.content + self.style + self.tv + self.distill + self.temporal + self.spectrum
 
 
 class Trainer:
@@ -143,6 +149,7 @@ class Trainer:
         with torch.no_grad():
             feats = self.vgg(style)
             self.style_grams = [gram_matrix(getattr(feats, name)) for name in STYLE_LAYERS]
+        self.style_spectrum = painting_spectrum(style, config.crop, config.seed) if config.spectrum_weight else None
 
     @property
     def checkpoint_path(self) -> Path:
@@ -153,7 +160,7 @@ class Trainer:
         c = self.config
         out = self.net(photos)
         zero = out.new_zeros(())
-        content = style = tv = distill = temporal = zero
+        content = style = tv = distill = temporal = spectrum = zero
         distilling = self.teacher is not None and c.distill_weight
         if c.content_weight or c.style_weight or distilling:
             f_out = self.vgg(out)
@@ -170,8 +177,10 @@ class Trainer:
             distill = c.distill_weight * feature_distance(_style_layers(f_out), _style_layers(f_teacher))
         if c.temporal_weight:
             temporal = c.temporal_weight * self._temporal(photos, out)
-        return (content + style + tv + distill + temporal,
-                Losses(content.item(), style.item(), tv.item(), distill.item(), temporal.item()))
+        if self.style_spectrum is not None:
+            spectrum = c.spectrum_weight * spectrum_distance(out, self.style_spectrum)
+        return (content + style + tv + distill + temporal + spectrum,
+                Losses(content.item(), style.item(), tv.item(), distill.item(), temporal.item(), spectrum.item()))
 
     def _temporal(self, photos: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         c = self.config
@@ -229,6 +238,18 @@ class Trainer:
         cv2.imwrite(str(path), grid[..., ::-1])
 
 
+def painting_spectrum(painting: torch.Tensor, crop: int, seed: int, count: int = 32) -> torch.Tensor:
+    """The painting's :func:`spectrum_bins` (1×bins), averaged over ``count`` random crops of the
+    training crop's size (smaller where the painting is)."""
+    _, _, h, w = painting.shape
+    size = min(crop, h, w)
+    generator = torch.Generator().manual_seed(seed)
+    ys = torch.randint(0, h - size + 1, (count,), generator=generator).tolist()
+    xs = torch.randint(0, w - size + 1, (count,), generator=generator).tolist()
+    crops = torch.cat([painting[:, :, y : y + size, x : x + size] for y, x in zip(ys, xs, strict=True)])
+    return spectrum_bins(crops).mean(0, keepdim=True)
+
+
 def content_of(config: TrainConfig) -> list[np.ndarray]:
     """The content images ``config`` names (an :class:`InputError` when too few)."""
     return load_content(config.content, short_side=config.content_size, frames_per_video=config.frames_per_video,
@@ -273,7 +294,8 @@ def train(config: TrainConfig, *, resume: bool = False, quiet: bool = False, vgg
             bar.update(1)
             bar.set_postfix(content=f"{parts.content:.3g}", style=f"{parts.style:.3g}",
                             distill=f"{parts.distill:.3g}", **({"temporal": f"{parts.temporal:.3g}"}
-                                                               if config.temporal_weight else {}))
+                                                               if config.temporal_weight else {}),
+                            **({"spectrum": f"{parts.spectrum:.3g}"} if config.spectrum_weight else {}))
             if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
                 trainer.save()
             if trainer.step % config.sample_every == 0 or trainer.step == config.steps:

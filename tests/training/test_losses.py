@@ -1,4 +1,5 @@
-"""The stability term of training: zero for a network whose output follows its input, not otherwise."""
+"""Training's loss terms: the stability term (zero for a network whose output follows its input, not
+otherwise) and the spectrum term (a regular pattern is a peak the painting does not have)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from rtstyle.training.losses import small_motion, temporal_distance, warp  # noqa: E402
+from rtstyle.training.losses import (  # noqa: E402
+    small_motion,
+    spectrum_bins,
+    spectrum_distance,
+    temporal_distance,
+    warp,
+)
 
 
 def _moves(n: int = 4, seed: int = 0) -> torch.Tensor:
@@ -35,3 +42,32 @@ def test_motions_are_small_and_repeat_with_their_seed() -> None:
     assert torch.equal(theta, _moves(64)) and not torch.equal(theta, _moves(64, seed=1))
     assert (theta[:, 0, 2].abs() * 96 / 2).max() <= 2.0 + 1e-6  # pixels of shift, at most 2
     assert (theta[:, 0, 0] - 1).abs().max() < 0.03  # turn and zoom of a percent or two
+
+
+def _hatch(size: int = 128) -> torch.Tensor:
+    """The diagonal hatch as the networks make it: a checkerboard of 4-pixel cells (quarter-size
+    features, one cell to the next), softened as upsampling softens it."""
+    y, x = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    board = (((y // 4 + x // 4) % 2).float() * 2 - 1)[None, None]
+    board = torch.nn.functional.avg_pool2d(board, 3, stride=1, padding=1, count_include_pad=False)
+    return (128 + 60 * board).expand(1, 3, size, size)
+
+
+def test_a_diagonal_hatch_puts_its_energy_in_the_diagonal_sectors() -> None:
+    shares = spectrum_bins(_hatch()).reshape(10, 4).sum(0)  # sectors: 0°, 45°, 90°, 135°
+    assert shares[1] + shares[3] > 0.8
+    _, x = torch.meshgrid(torch.arange(128), torch.arange(128), indexing="ij")
+    columns = (128 + 60 * torch.sin(x / 3.0))[None, None].expand(1, 3, 128, 128)  # varies along x
+    assert spectrum_bins(columns).reshape(10, 4).sum(0)[0] > 0.8
+    assert torch.allclose(spectrum_bins(_hatch()).sum(1), torch.ones(1))
+
+
+def test_the_spectrum_term_tells_a_hatch_from_brush_strokes() -> None:
+    generator = torch.Generator().manual_seed(0)
+
+    def blotches() -> torch.Tensor:  # strokes of no one direction
+        noise = torch.randn(1, 1, 128, 128, generator=generator)
+        return (torch.nn.functional.avg_pool2d(noise, 5, stride=1, padding=2) * 300 + 128).expand(1, 3, 128, 128)
+
+    painting = spectrum_bins(blotches())
+    assert spectrum_distance(blotches(), painting) < 0.5 * spectrum_distance(_hatch(), painting)

@@ -120,6 +120,16 @@ def test_fast_variant_distils_from_a_teacher(config: TrainConfig, vgg: VGGFeatur
     assert student.losses(fixed)[1].distill < 0.7 * before
 
 
+def test_the_spectrum_term_is_learnt_against(config: TrainConfig, vgg: VGGFeatures) -> None:
+    trainer = Trainer(replace(config, content_weight=0, style_weight=0, spectrum_weight=1.0), vgg=vgg)
+    fixed = trainer.sampler.batch(0, 4)
+    before = trainer.losses(fixed)[1]
+    for _ in range(30):
+        trainer.train_step()
+    after = trainer.losses(fixed)[1]
+    assert before.spectrum > 0 and after.spectrum < 0.7 * before.spectrum and after.total == after.spectrum
+
+
 def test_feature_distance_is_relative_per_layer() -> None:
     from rtstyle.training.losses import feature_distance
 
