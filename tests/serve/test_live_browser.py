@@ -10,7 +10,6 @@ import base64
 import contextlib
 import importlib.util
 import json
-import shutil
 import socket
 import threading
 import time
@@ -34,9 +33,8 @@ from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-CHROMEDRIVER = shutil.which("chromedriver") or next(
-    (p for p in ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver") if Path(p).is_file()), None)
+from tests.serve.conftest import CHROMEDRIVER, CHROMIUM  # noqa: E402
+
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs chromium and chromedriver")
 CAMERA = (320, 180)
 WAIT_SECONDS = 30

@@ -11,7 +11,6 @@ import base64
 import contextlib
 import importlib.util
 import io
-import shutil
 import socket
 import threading
 import time
@@ -39,9 +38,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-CHROMEDRIVER = shutil.which("chromedriver") or next(
-    (p for p in ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver") if Path(p).is_file()), None)
+from tests.serve.conftest import CHROMEDRIVER, CHROMIUM  # noqa: E402
+
 WAIT_SECONDS = 30  # what a user would wait for a 10-frame job on a busy 2-core machine, and then some
 
 # Reads an <img>'s bytes inside the page (its src is a blob: URL only the page can open).
@@ -154,13 +152,18 @@ def test_photo_is_painted_at_its_size_and_strength_zero_gives_it_back(
     assert np.abs(unpainted - rgb).max() <= 2, "strength 0 should give the photo back"
 
 
-def test_video_job_runs_to_done_and_downloads_every_frame(
-        server: str, browser: webdriver.Chrome, tmp_path: Path) -> None:
+def run_video_job(server: str, browser: webdriver.Chrome, tmp_path: Path) -> WebElement:
+    """A 10-frame clip chosen in the page, as a user would; its job row once done."""
     clip = write_clip(tmp_path / "clip.mp4", width=64, height=48, frames=10, audio=False)
     browser.get(server)
     wait_for(browser, "[data-testid=style-option]", "the gallery")
     browser.find_element(By.CSS_SELECTOR, "[data-testid=video-input]").send_keys(str(clip))
-    done = wait_for(browser, "[data-testid=job-progress][data-state=done]", "a finished job")[0]
+    return wait_for(browser, "[data-testid=job-progress][data-state=done]", "a finished job")[0]
+
+
+def test_video_job_runs_to_done_and_downloads_every_frame(
+        server: str, browser: webdriver.Chrome, tmp_path: Path) -> None:
+    done = run_video_job(server, browser, tmp_path)
     assert "10 frames" in done.text
     job_id = done.get_attribute("data-job-id")
 
@@ -188,11 +191,7 @@ def test_job_rows_count_in_the_progress_field(server: str, browser: webdriver.Ch
                 if k not in ("frames_done", "frames_total", "fps", "steps_done", "steps_total")}
 
     monkeypatch.setattr(Job, "public", progress_only)
-    clip = write_clip(tmp_path / "clip.mp4", width=64, height=48, frames=10, audio=False)
-    browser.get(server)
-    wait_for(browser, "[data-testid=style-option]", "the gallery")
-    browser.find_element(By.CSS_SELECTOR, "[data-testid=video-input]").send_keys(str(clip))
-    done = wait_for(browser, "[data-testid=job-progress][data-state=done]", "a finished job")[0]
+    done = run_video_job(server, browser, tmp_path)
     assert "10 frames, ready" in done.text
     assert done.find_element(By.CSS_SELECTOR, ".bar").get_attribute("aria-valuenow") == "100"
 

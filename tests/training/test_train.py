@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 from rtstyle.engine import Engine, EngineConfig  # noqa: E402
 from rtstyle.models import StyleInfo  # noqa: E402
 from rtstyle.synthetic import scene  # noqa: E402
-from rtstyle.training.train import TrainConfig, Trainer, load_network, train  # noqa: E402
+from rtstyle.training.train import Losses, TrainConfig, Trainer, load_network, train  # noqa: E402
 from rtstyle.training.vgg import VGGFeatures  # noqa: E402
 
 
@@ -42,13 +42,18 @@ def vgg() -> VGGFeatures:
     return VGGFeatures("vgg16", ("relu1_2", "relu2_2", "relu3_3", "relu4_3"), weights=None)
 
 
-def test_loss_falls(config: TrainConfig, vgg: VGGFeatures) -> None:
-    trainer = Trainer(replace(config, style_weight=1e6), vgg=vgg)
+def losses_before_and_after(trainer: Trainer, steps: int) -> tuple[Losses, Losses]:
+    """The trainer's loss terms on one fixed batch, before and after ``steps`` training steps."""
     fixed = trainer.sampler.batch(0, 4)
-    before = trainer.losses(fixed)[1].total
-    for _ in range(25):
+    before = trainer.losses(fixed)[1]
+    for _ in range(steps):
         trainer.train_step()
-    assert trainer.losses(fixed)[1].total < 0.7 * before
+    return before, trainer.losses(fixed)[1]
+
+
+def test_loss_falls(config: TrainConfig, vgg: VGGFeatures) -> None:
+    before, after = losses_before_and_after(Trainer(replace(config, style_weight=1e6), vgg=vgg), 25)
+    assert after.total < 0.7 * before.total
 
 
 def test_resume_continues_identically(config: TrainConfig, vgg: VGGFeatures) -> None:
@@ -113,20 +118,13 @@ def test_fast_variant_distils_from_a_teacher(config: TrainConfig, vgg: VGGFeatur
     student = Trainer(replace(config, variant="fast", channels=(8, 8, 8), n_residual=1, content_weight=0,
                               style_weight=0, distill_weight=1.0, lr=1e-2,
                               teacher=str(teacher_run.checkpoint_path)), vgg=vgg)
-    fixed = student.sampler.batch(0, 4)
-    before = student.losses(fixed)[1].distill
-    for _ in range(30):
-        student.train_step()
-    assert student.losses(fixed)[1].distill < 0.7 * before
+    before, after = losses_before_and_after(student, 30)
+    assert after.distill < 0.7 * before.distill
 
 
 def test_the_spectrum_term_is_learnt_against(config: TrainConfig, vgg: VGGFeatures) -> None:
     trainer = Trainer(replace(config, content_weight=0, style_weight=0, spectrum_weight=1.0), vgg=vgg)
-    fixed = trainer.sampler.batch(0, 4)
-    before = trainer.losses(fixed)[1]
-    for _ in range(30):
-        trainer.train_step()
-    after = trainer.losses(fixed)[1]
+    before, after = losses_before_and_after(trainer, 30)
     assert before.spectrum > 0 and after.spectrum < 0.7 * before.spectrum and after.total == after.spectrum
 
 
