@@ -65,6 +65,28 @@ def sdr_matrix(matrix: int, height: int) -> int:
     return BT709 if height >= 720 else SMPTE170M
 
 
+_LUMA = {BT709: (0.2126, 0.0722), BT470BG: (0.299, 0.114), SMPTE170M: (0.299, 0.114), BT2020: (0.2627, 0.0593),
+         10: (0.2627, 0.0593), 7: (0.212, 0.087), 4: (0.30, 0.11)}  # (Kr, Kb) of each matrix
+
+
+def yuv_from_bgr(matrix: int) -> np.ndarray:
+    """3×4 float32: limited-range Y, U, V from B, G, R (0–255) by ``matrix`` (``cv2.transform``'s form;
+    the last column is the offset, so a difference of two pictures takes only the 3×3 part)."""
+    kr, kb = _LUMA[sdr_matrix(matrix, 720)]
+    luma = np.array([kb, 1 - kr - kb, kr])  # B, G, R
+    y = luma * 219 / 255
+    u = (np.array([1.0, 0, 0]) - luma) / (2 * (1 - kb)) * 224 / 255
+    v = (np.array([0, 0, 1.0]) - luma) / (2 * (1 - kr)) * 224 / 255
+    return np.column_stack([np.stack([y, u, v]), [16, 128, 128]]).astype(np.float32)
+
+
+def bgr_from_yuv(matrix: int) -> np.ndarray:
+    """3×4 float32, the inverse of :func:`yuv_from_bgr`: B, G, R from limited-range Y, U, V."""
+    forward = yuv_from_bgr(matrix).astype(np.float64)
+    inverse = np.linalg.inv(forward[:, :3])
+    return np.column_stack([inverse, -inverse @ forward[:, 3]]).astype(np.float32)
+
+
 def output_tags(source: ColourTags, height: int) -> ColourTags:
     """What an output is converted with and tagged as: the input's own matrix, primaries and transfer
     where it is SDR BT.709, BT.601 or BT.2020 and says so; BT.709 for HDR (tone-mapped) and HD
@@ -85,6 +107,7 @@ class FrameConverter:
 
     def __init__(self) -> None:
         self._sws = VideoReformatter()
+        self._back = VideoReformatter()  # BGR → YUV, for i420: a context of its own, not rebuilt for every frame
         self._tone: ToneMapper | None = None
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
@@ -97,6 +120,18 @@ class FrameConverter:
                                   src_colorspace=_SWS_MATRIX[sdr_matrix(tags.matrix, frame.height)],
                                   src_color_range=ColorRange.JPEG if tags.range == PC else ColorRange.MPEG,
                                   dst_color_range=ColorRange.JPEG, interpolation=ACCURATE).to_ndarray()
+
+    def i420(self, frame: av.VideoFrame, tags: ColourTags) -> np.ndarray:
+        """The frame as an I420 picture, (H·3/2)×W, in the colour ``tags`` say (limited range, an odd
+        side made even by repeating the last row or column): as decoded where it is that already,
+        else converted to BGR (tone-mapped if HDR) and back."""
+        own = ColourTags.of(frame)
+        if (frame.format.name == "yuv420p" and not own.hdr and own.range != PC and frame.width % 2 == 0
+                and frame.height % 2 == 0 and sdr_matrix(own.matrix, frame.height) == tags.matrix):
+            return frame.to_ndarray(format="yuv420p")
+        image = self(frame)
+        image = np.pad(image, ((0, image.shape[0] % 2), (0, image.shape[1] % 2), (0, 0)), mode="edge")
+        return bgr_to_yuv(self._back, image, tags).to_ndarray(format="yuv420p")
 
 
 def bgr_to_yuv(sws: VideoReformatter, image: np.ndarray, tags: ColourTags) -> av.VideoFrame:

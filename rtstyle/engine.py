@@ -344,6 +344,15 @@ def _missing_provider_message(device: str, log_text: str = "") -> str:
             f"{_PROVIDER[device]} here{found}; it needs {need}{said}")
 
 
+def codec_threads() -> int:
+    """Inference threads for a CPU that also decodes and encodes video (``rtstyle video``, local
+    ``rtstyle batch``): every core but one. Two onnxruntime threads on two cores each wait for the
+    other at every operator whenever the encoder has one of the cores: 1080p end to end ran 12.8-14.0
+    fps with two and 16.7-17.2 with one, 4K 5.8-6.6 against 7.1-8.2 (docs/benchmarks.md)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores - 1)
+
+
 def default_batch_size(provider: str) -> int:
     """Frames per inference call when the user does not say: 1 on a CPU, where batches are slower
     (their activations leave the caches: 65 fps at batch 1 against 34 at batch 4, fast network,

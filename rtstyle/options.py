@@ -10,7 +10,7 @@ import argparse
 import re
 from collections.abc import Sequence
 
-from rtstyle.engine import DEVICES, Engine, EngineConfig
+from rtstyle.engine import DEVICES, Engine, EngineConfig, codec_threads
 from rtstyle.models import default_style, find_style
 from rtstyle.providers import TrtProfile
 from rtstyle.strokes import STROKE_HELP
@@ -22,17 +22,21 @@ def engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=("auto", "fp16", "fp32"), default="auto",
                    help="auto: fp16 on a GPU, fp32 on the CPU")
     p.add_argument("--stroke-size", type=float, metavar="S", help=STROKE_HELP)
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0: all cores)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for inference (0: all cores; video: all but one, left to decoding and encoding)")
 
 
 def make_engine(args: argparse.Namespace, styles: Sequence[str] | None = None, *, spin: bool = True,
-                trt_profile: TrtProfile | None = None) -> Engine:
+                beside_codecs: bool = False, trt_profile: TrtProfile | None = None) -> Engine:
     """The engine :func:`engine_options` describe, for ``styles`` (default: ``--style`` or the default one).
 
+    ``beside_codecs``: video is decoded and encoded on the same cores, so inference's idle threads do
+    not busy-wait and, unless ``--threads`` says, it takes every core but one (:func:`codec_threads`).
     ``trt_profile``: the frame shapes the command sends, for TensorRT (default: ``rtstyle video``'s).
     """
-    config = EngineConfig(device=args.device, precision=args.precision, stroke=args.stroke_size, threads=args.threads,
-                          spin=spin, trt_profile=trt_profile or TrtProfile())
+    threads = args.threads or (codec_threads() if beside_codecs else 0)
+    config = EngineConfig(device=args.device, precision=args.precision, stroke=args.stroke_size, threads=threads,
+                          spin=spin and not beside_codecs, trt_profile=trt_profile or TrtProfile())
     chosen = [find_style(s) for s in styles] if styles else [find_style(args.style) if args.style else default_style()]
     return Engine(chosen, config)
 

@@ -3,10 +3,10 @@
 :func:`run_threaded` is the one pipeline for files. A *reader* thread pulls frames from the
 source and groups them into batches on a bounded queue; the caller's thread stylizes each batch
 (so Ctrl-C lands where inference runs, and the engine is only ever used from one thread); an
-optional *finish* thread steadies each painted batch against flicker (CPU work) while the next one
-is painted, so two batches are in flight; a *writer* thread takes stylized batches from a bounded
-queue and writes them frame by frame. Decoding and encoding thus overlap inference, and memory
-stays bounded by the queues.
+optional *finish* thread steadies each painted batch against flicker and brings it to full size
+(CPU work) while the next one is painted, so two batches are in flight; a *writer* thread takes
+stylized batches from a bounded queue and writes them frame by frame. Decoding and encoding thus
+overlap inference, and memory stays bounded by the queues.
 
 When any stage raises, a shared ``threading.Event`` tells the others to stop; every blocking
 ``put``/``get`` waits in short slices and checks it, so no thread stays blocked on a full or
@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import cv2
 import numpy as np
@@ -34,11 +34,26 @@ from rtstyle.colorspace import output_tags
 from rtstyle.engine import default_batch_size
 from rtstyle.errors import InputError, OutputError
 from rtstyle.images import write_image
+from rtstyle.strokes import Refine, enlarge_i420, i420_size, shrink_i420, working_size
 from rtstyle.temporal import Stabilizer
 from rtstyle.video import Stamp, TimedFrame, VideoReader, VideoWriter, check_writable
 
 if TYPE_CHECKING:
     from rtstyle.engine import Engine
+
+Finish = Callable[[np.ndarray, Any], np.ndarray]  # (batch, what stylize made of it) → the pictures to write
+
+
+class VideoEngine(Protocol):
+    """What :func:`stylize_video` needs of an engine (:class:`rtstyle.engine.Engine`, the studio's job queue)."""
+
+    @property
+    def provider(self) -> str: ...
+
+    def stylize(self, frames: np.ndarray, *, refine: Refine | None = None) -> np.ndarray: ...
+
+    def stroke_size(self) -> float: ...
+
 
 _POLL = 0.1  # seconds between checks of the stop flag while blocked on a queue
 _DONE = object()  # end-of-stream marker
@@ -141,12 +156,13 @@ def run_threaded(
     batch_size: int = 1,
     queue_batches: int = 4,
     on_frames: Callable[[int], None] | None = None,
-    finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    finish: Finish | None = None,
 ) -> RunResult:
     """Run the pipeline of the module docstring; returns how many frames were written. Frames
     given as :class:`TimedFrame` are written as one, the painted picture with the input's stamp.
 
-    ``finish(batch, painted)``, when given, runs on its own thread in batch order (the stabilizer).
+    ``finish(batch, painted)``, when given, runs on its own thread in batch order (the stabilizer and the
+    enlargement, :func:`video_painter`) and makes what is written of what ``stylize`` returned.
     """
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -238,7 +254,7 @@ def _join(threads: list[threading.Thread], stop: threading.Event) -> None:
 def stylize_video(
     source: str | Path,
     target: str | Path,
-    engine: Engine,
+    engine: VideoEngine,
     *,
     batch_size: int | None = None,
     stabilizer: Stabilizer | None = None,
@@ -259,47 +275,60 @@ def stylize_video(
     on_gpu = engine.provider != "CPUExecutionProvider"
     if batch_size is None:
         batch_size = default_batch_size(engine.provider)
-    # On a GPU the stabilizer runs on its own thread while the next batch is painted (two batches in flight);
-    # on a CPU that thread would only take cores from onnxruntime's.
-    stylize = painter(engine, None if on_gpu else stabilizer, preserve_colors)
     with VideoReader(source) as reader:
-        writer = VideoWriter(target, reader.info.fps, audio_from=source, encoder=encoder,
-                             colour=output_tags(reader.info.colour, reader.info.height))
+        colour = output_tags(reader.info.colour, reader.info.height)
+        writer = VideoWriter(target, reader.info.fps, audio_from=source, encoder=encoder, colour=colour)
+        # On a GPU the stabilizer and the enlargement run on their own thread while the next batch is
+        # painted (two batches in flight); on a CPU that thread would only take cores from onnxruntime's.
+        paint, finish = video_painter(engine, stabilizer, preserve_colors, colour.matrix, finish_apart=on_gpu)
         total = reader.info.frame_count or None
         with writer, tqdm(total=total, unit="frame", disable=not progress, desc=target.name, leave=False) as bar:
             def written(n: int) -> None:
                 bar.update(n)
                 if on_frames is not None:
                     on_frames(n)
-            result = run_threaded(reader.timed(), stylize, writer.write, batch_size=batch_size, on_frames=written,
-                                  finish=steadier(stabilizer) if on_gpu else None)
+            result = run_threaded(reader.timed(yuv=colour), paint, writer.write, batch_size=batch_size,
+                                  on_frames=written, finish=finish)
     return dataclasses.replace(result, duration=writer.duration)
 
 
-def painter(engine: Engine, stabilizer: Stabilizer | None, preserve_colors: bool
-             ) -> Callable[[np.ndarray], np.ndarray]:
-    """One batch's trip through the engine: stylize, keep the colours, then steady against flicker.
+def video_painter(engine: VideoEngine, stabilizer: Stabilizer | None, preserve_colors: bool, matrix: int, *,
+                  finish_apart: bool = False) -> tuple[Callable[[np.ndarray], Any], Finish | None]:
+    """An I420 batch's trip (frames as the decoder gives them and the encoder takes them, colour
+    ``matrix``, :meth:`VideoReader.timed`): shrunk to the working size as BGR, painted, its colours
+    kept and steadied against flicker there, and its difference from the frames added to their Y, U
+    and V planes (:func:`~rtstyle.strokes.enlarge_i420`): no full-size BGR picture is made.
 
-    Colours and the stabilizer work on the painting at the engine's working size, before it is
-    brought to the frame's size (rtstyle.strokes): a 4K frame costs them what a 640x360 one does.
+    Returns ``(paint, None)``, or with ``finish_apart`` ``(paint, finish)``: painting, and
+    ``finish(batch, painted)`` doing the rest, for :func:`run_threaded`'s finish thread.
     """
+    refine = refiner(stabilizer, preserve_colors)
+
+    def paint(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        work = shrink_i420(batch, working_size(*i420_size(batch), engine.stroke_size()), matrix)
+        return work, engine.stylize(work)
+
+    def finish(batch: np.ndarray, painted: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        work, out = painted
+        return enlarge_i420(out if refine is None else refine(work, out), work, batch, matrix)
+
+    if finish_apart:
+        return paint, finish
+    return lambda batch: finish(batch, paint(batch)), None
+
+
+def refiner(stabilizer: Stabilizer | None, preserve_colors: bool) -> Refine | None:
+    """``refine(work, painted)`` at the working size: colours kept, then steadied; None when neither."""
+    if stabilizer is None and not preserve_colors:
+        return None
+
     def refine(work: np.ndarray, out: np.ndarray) -> np.ndarray:
         if preserve_colors:
             out = keep_colors(work, out)
         if stabilizer is not None:
             out = np.stack([stabilizer.process(f, o) for f, o in zip(work, out, strict=True)])
         return out
-
-    def stylize(batch: np.ndarray) -> np.ndarray:
-        return engine.stylize(batch, refine=refine if preserve_colors or stabilizer is not None else None)
-    return stylize
-
-
-def steadier(stabilizer: Stabilizer | None) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
-    """``(batch, painted) -> steadied``, the stabilizer's part of :func:`painter`, for run_threaded's finish."""
-    if stabilizer is None:
-        return None
-    return lambda batch, out: np.stack([stabilizer.process(f, o) for f, o in zip(batch, out, strict=True)])
+    return refine
 
 
 def check_paths(source: str | Path, target: str | Path) -> tuple[Path, Path]:

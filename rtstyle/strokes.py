@@ -27,6 +27,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from rtstyle.colorspace import bgr_from_yuv, yuv_from_bgr
 from rtstyle.errors import InputError
 
 REFERENCE_SIDE = 480  # √(640·360): at stroke size 1 a frame is painted at 640×360's area
@@ -78,4 +79,72 @@ def enlarge(painted: np.ndarray, work: np.ndarray, frames: np.ndarray) -> np.nda
         residual = cv2.subtract(painted[i], work[i], dtype=cv2.CV_16S)
         up = cv2.resize(residual, (width, height), interpolation=cv2.INTER_LINEAR)
         cv2.add(up, frames[i], dst=out[i], dtype=cv2.CV_8U)
+    return out
+
+
+# The same on video frames as encoders take them: yuv420p, I420 layout ((H·3/2)×W: the H×W luma plane,
+# then the two H/2×W/2 chroma planes, PyAV's ``to_ndarray(format="yuv420p")``). A 1080p or 4K frame then
+# never exists as BGR: only the working size is converted, and the painting's difference from the
+# frame is added to each plane at its own resolution (a 1080p frame: 4-5 ms against ~30 for the
+# conversions to BGR and back and the BGR enlargement, docs/benchmarks.md).
+
+def i420_size(frames: np.ndarray) -> tuple[int, int]:
+    """(height, width) of the pictures in an N×(H·3/2)×W I420 batch (or one (H·3/2)×W picture)."""
+    return frames.shape[-2] * 2 // 3, frames.shape[-1]
+
+
+def planes(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of one I420 picture's Y (H×W), U and V (H/2×W/2) planes."""
+    h, w = i420_size(picture)
+    flat = picture.reshape(-1)
+    q = h * w // 4
+    return flat[: h * w].reshape(h, w), flat[h * w : h * w + q].reshape(h // 2, w // 2), flat[h * w + q :].reshape(
+        h // 2, w // 2)
+
+
+def join_planes(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """One (H·3/2)×W I420 picture from its planes."""
+    h, w = y.shape
+    return np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(h * 3 // 2, w)
+
+
+def _resize(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    h, w = size
+    if plane.shape == (h, w):
+        return plane
+    interp = cv2.INTER_AREA if h * w < plane.shape[0] * plane.shape[1] else cv2.INTER_CUBIC
+    return cv2.resize(plane, (w, h), interpolation=interp)
+
+
+def shrink_i420(frames: np.ndarray, size: tuple[int, int], matrix: int) -> np.ndarray:
+    """N×(H·3/2)×W I420 frames (limited range, colour ``matrix``) as N×h×w×3 uint8 BGR at ``size``."""
+    to_bgr = bgr_from_yuv(matrix)
+    return np.stack([cv2.transform(cv2.merge([_resize(p, size) for p in planes(f)]), to_bgr) for f in frames])
+
+
+def bgr_to_i420(frames: np.ndarray, matrix: int) -> np.ndarray:
+    """N×H×W×3 uint8 BGR (even sides) as N×(H·3/2)×W I420, limited range, colour ``matrix``."""
+    to_yuv = yuv_from_bgr(matrix)
+    h, w = frames.shape[1:3]
+    out = []
+    for frame in frames:
+        y, u, v = cv2.split(cv2.transform(frame, to_yuv))
+        out.append(join_planes(y, *(cv2.resize(c, (w // 2, h // 2), interpolation=cv2.INTER_AREA) for c in (u, v))))
+    return np.stack(out)
+
+
+def enlarge_i420(painted: np.ndarray, work: np.ndarray, frames: np.ndarray, matrix: int) -> np.ndarray:
+    """:func:`enlarge` for I420 ``frames``: the painting's difference from ``work`` (both N×h×w×3 BGR)
+    in Y, U and V, brought to each plane's size and added to it."""
+    height, width = i420_size(frames)
+    if painted.shape[1] * painted.shape[2] >= height * width:
+        return bgr_to_i420(np.stack([cv2.resize(p, (width, height), interpolation=cv2.INTER_AREA)
+                                     for p in painted]), matrix)
+    to_yuv = yuv_from_bgr(matrix)[:, :3]  # of a difference: no offsets
+    out = np.empty_like(frames)
+    for i in range(len(frames)):
+        residual = cv2.transform(cv2.subtract(painted[i], work[i], dtype=cv2.CV_16S), to_yuv)
+        for plane, delta, target in zip(planes(frames[i]), cv2.split(residual), planes(out[i]), strict=True):
+            up = cv2.resize(delta, plane.shape[::-1], interpolation=cv2.INTER_LINEAR)
+            cv2.add(up, plane, dst=target, dtype=cv2.CV_8U)
     return out

@@ -17,6 +17,7 @@ from av.video.reformatter import VideoReformatter
 
 from rtstyle.colorspace import BT470BG, SMPTE170M, ColourTags, FrameConverter, bgr_to_yuv, output_tags, tag
 from rtstyle.errors import InputError, OutputError
+from rtstyle.strokes import i420_size, join_planes, planes
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +100,19 @@ class VideoReader:
     def __iter__(self) -> Iterator[np.ndarray]:
         return (frame.image for frame in self.timed())
 
-    def timed(self) -> Iterator[TimedFrame]:
+    def timed(self, yuv: ColourTags | None = None) -> Iterator[TimedFrame]:
+        """The frames with their timestamps: uint8 BGR pictures, or with ``yuv`` (an output's tags, as
+        :func:`~rtstyle.colorspace.output_tags` gives them) I420 pictures in that colour, for
+        :func:`~rtstyle.strokes.shrink_i420` and a :class:`VideoWriter` of the same tags. Frames
+        already in it are taken as they are (no conversion at full size); others (HDR, full range,
+        another matrix, odd sides) go through BGR."""
         count = 0
         try:
             for frame in self._container.decode(self._stream):
                 if count == 0 and ColourTags.of(frame).hdr:
                     log.warning("%s is HDR (%s): tone-mapped to SDR BT.709 before painting", self.path.name,
                                 ColourTags.of(frame).describe())
-                yield decoded(frame, self._convert, timed=self._timed)
+                yield decoded(frame, self._convert, timed=self._timed, yuv=yuv)
                 count += 1
         except av.FFmpegError as exc:
             raise InputError(f"{self.path}: the video is corrupt after frame {count} ({exc.strerror or exc})") from exc
@@ -161,17 +167,28 @@ def has_frame_times(container: av.container.InputContainer) -> bool:
     return container.format.name != "avi"
 
 
-def decoded(frame: av.VideoFrame, convert: FrameConverter, *, timed: bool = True) -> TimedFrame:
-    """A decoded frame as an upright BGR picture with its timestamp (read before converting)."""
+def decoded(frame: av.VideoFrame, convert: FrameConverter, *, timed: bool = True,
+            yuv: ColourTags | None = None) -> TimedFrame:
+    """A decoded frame as an upright BGR picture (or I420 in the colour ``yuv``, see
+    :meth:`VideoReader.timed`) with its timestamp (read before converting)."""
     pts, time_base = frame.pts, frame.time_base
     stamp = Stamp(pts, Fraction(time_base)) if timed and pts is not None and time_base else None
-    return TimedFrame(upright(convert(frame), frame.rotation), stamp)
+    if yuv is None:
+        return TimedFrame(upright(convert(frame), frame.rotation), stamp)
+    return TimedFrame(upright_i420(convert.i420(frame, yuv), frame.rotation), stamp)
 
 
 def upright(image: np.ndarray, rotation: float) -> np.ndarray:
     """Apply a display matrix's rotation (degrees counter-clockwise, as PyAV reports it)."""
     quarter_turns = round(rotation / 90) % 4
     return np.ascontiguousarray(np.rot90(image, k=quarter_turns)) if quarter_turns else image
+
+
+def upright_i420(picture: np.ndarray, rotation: float) -> np.ndarray:
+    """:func:`upright` for an I420 picture: each plane turned on its own."""
+    if not round(rotation / 90) % 4:
+        return picture
+    return join_planes(*(upright(p, rotation) for p in planes(picture)))
 
 
 class VideoWriter:
@@ -215,15 +232,21 @@ class VideoWriter:
 
     def write(self, frame: np.ndarray | TimedFrame) -> None:
         """Append one uint8 BGR H×W×3 picture, shown 1/fps after the previous one, or a
-        :class:`TimedFrame`, shown at its stamp; the first frame fixes the size and the time base."""
+        :class:`TimedFrame`, shown at its stamp; the first frame fixes the size and the time base.
+        A picture may also be I420, (H·3/2)×W, already in the writer's ``colour``."""
         image, stamp = (frame.image, frame.stamp) if isinstance(frame, TimedFrame) else (frame, None)
+        height, width = i420_size(image) if image.ndim == 2 else image.shape[:2]
         if self._container is None:
-            self._open(image.shape[1], image.shape[0], stamp)
-        if image.shape[:2] != (self.size[1], self.size[0]):  # type: ignore[index]
-            raise OutputError(f"frame size changed from {self.size} to {image.shape[1::-1]}")
-        if image.shape[0] % 2 or image.shape[1] % 2:
-            image = np.pad(image, ((0, image.shape[0] % 2), (0, image.shape[1] % 2), (0, 0)), mode="edge")
-        picture = self._yuv(image)
+            self._open(width, height, stamp)
+        if (height, width) != (self.size[1], self.size[0]):  # type: ignore[index]
+            raise OutputError(f"frame size changed from {self.size} to {(width, height)}")
+        if image.ndim == 2:  # I420 in the writer's colour (VideoReader.timed's yuv)
+            picture = av.VideoFrame.from_ndarray(image, format="yuv420p")
+            tag(picture, self.colour)  # type: ignore[arg-type]
+        else:
+            if height % 2 or width % 2:
+                image = np.pad(image, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+            picture = self._yuv(image)
         pts = self._pts(stamp)
         self._step, self._last_pts = pts - self._last_pts, pts
         picture.pts = pts

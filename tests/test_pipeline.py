@@ -107,22 +107,29 @@ def test_an_error_in_finish_surfaces_without_hanging() -> None:
     assert threading.active_count() == before
 
 
-def test_the_stabilizer_beside_inference_paints_what_it_did_inside() -> None:
+def test_the_finish_thread_paints_what_one_step_did() -> None:
+    """A GPU's way (the stabilizer and the enlargement on run_threaded's finish thread, beside the next
+    batch's painting) writes exactly what a CPU's way (all in one step) writes."""
     from types import SimpleNamespace
 
-    from rtstyle.pipeline import painter, steadier
+    from rtstyle.colorspace import SMPTE170M
+    from rtstyle.pipeline import video_painter
+    from rtstyle.strokes import bgr_to_i420
     from rtstyle.synthetic import scene
     from rtstyle.temporal import Stabilizer
 
-    frames = [scene(i * 3, 96, 64) for i in range(7)]
-    # An engine that paints at the frames' own size, so its refine step sees the frames themselves.
-    engine = SimpleNamespace(stylize=lambda b, refine=None: refine(b, 255 - b) if refine else 255 - b)
-    inside, beside = [], []
-    run_threaded(iter(frames), painter(engine, Stabilizer(), False), inside.append, batch_size=3)  # type: ignore
-    run_threaded(iter(frames), painter(engine, None, False), beside.append, batch_size=3,  # type: ignore
-                 finish=steadier(Stabilizer()))
+    frames = [bgr_to_i420(scene(i * 3, 320, 180)[None], SMPTE170M)[0] for i in range(7)]
+    # Painted at stroke size 4 (120x120's area): the enlargement adds the frames' detail back.
+    engine = SimpleNamespace(stylize=lambda b, refine=None: 255 - b, stroke_size=lambda: 4.0)
+    one_step, _ = video_painter(engine, Stabilizer(), False, SMPTE170M)  # type: ignore[arg-type]
+    paint, finish = video_painter(engine, Stabilizer(), False, SMPTE170M, finish_apart=True)  # type: ignore[arg-type]
+    inside: list[np.ndarray] = []
+    beside: list[np.ndarray] = []
+    run_threaded(iter(frames), one_step, inside.append, batch_size=3)
+    run_threaded(iter(frames), paint, beside.append, batch_size=3, finish=finish)
     assert len(inside) == len(beside) == 7
-    for a, b in zip(inside, beside, strict=True):
+    for a, b, frame in zip(inside, beside, frames, strict=True):
+        assert a.shape == frame.shape and np.abs(a.astype(int) - frame).mean() > 20  # painted, at full size
         np.testing.assert_array_equal(a, b)
 
 

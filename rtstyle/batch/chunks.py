@@ -23,7 +23,7 @@ from rtstyle.batch.plan import Chunk, PaintSettings, VideoPlan
 from rtstyle.colorspace import ColourTags, FrameConverter, output_tags
 from rtstyle.engine import Engine, default_batch_size
 from rtstyle.errors import InputError, OutputError
-from rtstyle.pipeline import painter, run_threaded
+from rtstyle.pipeline import run_threaded, video_painter
 from rtstyle.temporal import Stabilizer
 from rtstyle.video import AudioTrack, TimedFrame, VideoWriter, decoded, has_frame_times
 
@@ -46,12 +46,12 @@ def paint_chunk(job: ChunkJob, engine: Engine, paint: PaintSettings) -> int:
     the source does not hold the frames the plan expects)."""
     chunk = job.chunk
     stabilizer = Stabilizer(paint.stabilize) if paint.stabilize else None
-    stylize = painter(engine, stabilizer, paint.preserve_colors)
     batch_size = paint.batch_size or default_batch_size(engine.provider)
     warming = chunk.start - chunk.warm
     with av.open(str(job.source)) as container:  # every chunk of a video converts and tags alike
         codec = container.streams.video[0].codec_context
         colour = output_tags(ColourTags.of(codec), codec.height)
+    stylize, _ = video_painter(engine, stabilizer, paint.preserve_colors, colour.matrix)
     with VideoWriter(job.target, job.fps, encoder=job.encoder, colour=colour) as writer:
         def write(frame: TimedFrame) -> None:
             nonlocal warming
@@ -60,16 +60,16 @@ def paint_chunk(job: ChunkJob, engine: Engine, paint: PaintSettings) -> int:
             else:
                 writer.write(frame)
 
-        run_threaded(chunk_frames(job.source, chunk), stylize, write, batch_size=batch_size)
+        run_threaded(chunk_frames(job.source, chunk, colour), stylize, write, batch_size=batch_size)
         if chunk.start_pts is not None and writer.frames_written != chunk.frames:
             raise InputError(f"{job.source}: frames {chunk.start}-{chunk.end - 1} decoded as "
                              f"{writer.frames_written} frames, not {chunk.frames} (corrupt)")
     return writer.frames_written
 
 
-def chunk_frames(source: Path, chunk: Chunk) -> Iterator[TimedFrame]:
-    """Frames ``warm`` to ``end - 1`` of ``source``, upright uint8 BGR with their timestamps,
-    decoding from ``seek_pts``."""
+def chunk_frames(source: Path, chunk: Chunk, yuv: ColourTags | None = None) -> Iterator[TimedFrame]:
+    """Frames ``warm`` to ``end - 1`` of ``source``, upright uint8 BGR (or I420 in the colour ``yuv``,
+    :meth:`~rtstyle.video.VideoReader.timed`) with their timestamps, decoding from ``seek_pts``."""
     convert = FrameConverter()
     with av.open(str(source)) as container:
         stream = container.streams.video[0]
@@ -90,7 +90,7 @@ def chunk_frames(source: Path, chunk: Chunk) -> Iterator[TimedFrame]:
                     if first and frame.pts != chunk.warm_pts:
                         raise InputError(f"{source}: frame {chunk.warm} cannot be decoded from its keyframe")
                     first = False
-                yield decoded(frame, convert, timed=timed)
+                yield decoded(frame, convert, timed=timed, yuv=yuv)
         except av.FFmpegError as exc:
             raise InputError(f"{source}: the video is corrupt near frame {chunk.start} "
                              f"({exc.strerror or exc})") from exc

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rtstyle.batch.plan import PaintSettings, find_videos
 from rtstyle.batch.run import ClusterSettings, VideoResult, run_batch
-from rtstyle.engine import EngineConfig
+from rtstyle.engine import EngineConfig, codec_threads
 from rtstyle.errors import InputError
 from rtstyle.models import default_style, find_style
 from rtstyle.temporal import StabilizerConfig
@@ -40,7 +40,8 @@ def cmd_batch(args: argparse.Namespace, *, progress: bool) -> int:
     paint = PaintSettings(
         styles=(find_style(args.style) if args.style else default_style(),),
         engine=EngineConfig(device=args.device, precision=args.precision, stroke=args.stroke_size,
-                            threads=args.threads, spin=False),  # decoding and encoding share the cores
+                            # decoding and encoding share the cores (a cluster's workers have their own)
+                            threads=args.threads or (0 if args.cluster else codec_threads()), spin=False),
         batch_size=args.batch, preserve_colors=args.preserve_colors, encoder=args.encoder,
         stabilize=StabilizerConfig(strength=args.stabilize_strength) if args.stabilize else None)
     cluster = None

@@ -62,6 +62,9 @@ class _QueuedEngine:
             raise JobCancelled
         return self._worker.frames(frames, self._style, self._stroke, refine).result()
 
+    def stroke_size(self) -> float:
+        return self._worker.engine.stroke_size(self._style, self._stroke)
+
 
 class JobRunner:
     """Starts, tracks, cancels and cleans up jobs; every method is safe from any thread."""

@@ -19,6 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -214,7 +215,8 @@ def test_seams_are_as_steady_as_the_rest(tmp_path: Path, monkeypatch) -> None:
     write = VideoWriter.write
 
     def kept(self: VideoWriter, frame: TimedFrame) -> None:
-        painted.setdefault(self.path.name, []).append(frame.image)
+        picture = frame.image  # I420, as the pipeline hands frames to the encoder
+        painted.setdefault(self.path.name, []).append(cv2.cvtColor(picture, cv2.COLOR_YUV2BGR_I420))
         write(self, frame)
 
     monkeypatch.setattr(Engine, "paint", jittery)

@@ -59,6 +59,9 @@ class SlowEngine:
         time.sleep(self.delay)
         return self.engine.stylize(frames, style=style, **options)  # type: ignore[attr-defined]
 
+    def __getattr__(self, name: str) -> object:  # the rest (stroke_size, style_names...) as the engine's
+        return getattr(self.engine, name)
+
 
 def slow_down(client: TestClient, delay: float = 0.05) -> None:
     worker = client.app.state.studio.worker  # type: ignore[attr-defined]
