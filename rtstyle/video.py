@@ -340,11 +340,13 @@ class VideoWriter:
 
 
 def x264_preset(width: int, height: int) -> str:
-    """x264's speed for painted frames, which are all texture: up to 1080p ``veryfast`` (2.2x the
+    """x264's speed for painted frames, which are all texture: up to 720p ``veryfast`` (2.2x the
     speed of ``fast`` for 1.7x the size: 25 against 55 ms a 1080p frame on two cores, 94 against 54
-    KiB at CRF 20), above it ``superfast`` (4.7x ``fast``'s speed at 4K for 1.9x the size: 73 against
-    346 ms, 269 against 140 KiB), so that encoding keeps up with painting (docs/benchmarks.md)."""
-    return "veryfast" if width * height <= 1920 * 1088 else "superfast"
+    KiB at CRF 20), above it ``superfast``, so that encoding keeps up with painting: at 4K 4.7x
+    ``fast``'s speed for 1.9x the size (73 against 346 ms, 269 against 140 KiB); at 1080p, end to
+    end on two cores, 16.0-16.1 fps against veryfast's 14.1-15.4 for 4.5 % more bytes (115 against
+    110 KiB a frame at CRF 18; benchmarks/video_speed.py, docs/benchmarks.md)."""
+    return "veryfast" if width * height <= 1280 * 720 else "superfast"
 
 
 _ENCODER_OPTIONS = {  # quality: x264's CRF scale (lower is better); NVENC's constant quality is close to it
