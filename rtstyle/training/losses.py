@@ -78,6 +78,15 @@ def temporal_distance(moved_output: torch.Tensor, output: torch.Tensor, theta: t
     return (diff**2 * inside).sum() / (inside.sum() * output.shape[1]).clamp_min(1)
 
 
+def border_distance(inner_output: torch.Tensor, continued: torch.Tensor) -> torch.Tensor:
+    """How far a network's painting of an inner crop is from its painting of the same pixels inside
+    the whole picture (pixels 0–1, mean square): zero for a network that paints a picture's borders
+    as it paints where the picture goes on, and large for one that paints a band along them (the
+    fast networks' zero padding tells them where the picture ends). ``continued`` is the target.
+    """
+    return (((inner_output - continued.detach()) / 255.0) ** 2).mean()
+
+
 def spectrum_bins(images: torch.Tensor, *, radial: int = 10, angular: int = 4) -> torch.Tensor:
     """How the luminance's energy spreads over frequency: N×3×H×W RGB (0–255) → N×(radial·angular)
     shares summing to 1, in log-spaced rings from 1/64 to 1/2 cycle per pixel, each cut into

@@ -26,6 +26,7 @@ from rtstyle.errors import InputError
 from rtstyle.training.convert import read_network
 from rtstyle.training.data import MIN_DISTINCT, CropSampler, load_content, load_rgb, resized, split_holdout, to_tensor
 from rtstyle.training.losses import (
+    border_distance,
     content_distance,
     feature_distance,
     gram_matrix,
@@ -86,6 +87,11 @@ class TrainConfig:
     motion_degrees: float = 1.0
     motion_zoom: float = 0.02
     motion_noise: float = 2.0  # standard deviation of the noise added to the moved copy, in 0–255 levels
+    # Borders (rtstyle.training.losses.border_distance): a crop ``border_margin`` pixels inside each batch
+    # picture must be painted as the picture's own painting of those pixels, so the network paints no
+    # band along a picture's edges (the engine's mirrored ``edge_pad`` margin does that at a cost).
+    border_weight: float = 0.0
+    border_margin: int = 32  # a multiple of 4: the inner crop keeps the network's grid
     version: int = 1  # of the network (fast: 2 is rtstyle.training.transformer_net.FastTransformerNetV2)
     holdout_every: int = 50
     frames_per_video: int = 200
@@ -106,10 +112,11 @@ class Losses:
     distill: float = 0.0
     temporal: float = 0.0
     spectrum: float = 0.0
+    border: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.content + self.style + self.tv + self.distill + self.temporal + self.spectrum
+        return self.content + self.style + self.tv + self.distill + self.temporal + self.spectrum + self.border
 
 
 class Trainer:
@@ -160,7 +167,7 @@ class Trainer:
         c = self.config
         out = self.net(photos)
         zero = out.new_zeros(())
-        content = style = tv = distill = temporal = spectrum = zero
+        content = style = tv = distill = temporal = spectrum = border = zero
         distilling = self.teacher is not None and c.distill_weight
         if c.content_weight or c.style_weight or distilling:
             f_out = self.vgg(out)
@@ -179,8 +186,12 @@ class Trainer:
             temporal = c.temporal_weight * self._temporal(photos, out)
         if self.style_spectrum is not None:
             spectrum = c.spectrum_weight * spectrum_distance(out, self.style_spectrum)
-        return (content + style + tv + distill + temporal + spectrum,
-                Losses(content.item(), style.item(), tv.item(), distill.item(), temporal.item(), spectrum.item()))
+        if c.border_weight:
+            m = c.border_margin
+            border = c.border_weight * border_distance(self.net(photos[:, :, m:-m, m:-m]), out[:, :, m:-m, m:-m])
+        return (content + style + tv + distill + temporal + spectrum + border,
+                Losses(content.item(), style.item(), tv.item(), distill.item(), temporal.item(), spectrum.item(),
+                       border.item()))
 
     def _temporal(self, photos: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         c = self.config
@@ -295,7 +306,8 @@ def train(config: TrainConfig, *, resume: bool = False, quiet: bool = False, vgg
             bar.set_postfix(content=f"{parts.content:.3g}", style=f"{parts.style:.3g}",
                             distill=f"{parts.distill:.3g}", **({"temporal": f"{parts.temporal:.3g}"}
                                                                if config.temporal_weight else {}),
-                            **({"spectrum": f"{parts.spectrum:.3g}"} if config.spectrum_weight else {}))
+                            **({"spectrum": f"{parts.spectrum:.3g}"} if config.spectrum_weight else {}),
+                            **({"border": f"{parts.border:.3g}"} if config.border_weight else {}))
             if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
                 trainer.save()
             if trainer.step % config.sample_every == 0 or trainer.step == config.steps:

@@ -8,6 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from rtstyle.training.losses import (  # noqa: E402
+    border_distance,
     small_motion,
     spectrum_bins,
     spectrum_distance,
@@ -71,3 +72,19 @@ def test_the_spectrum_term_tells_a_hatch_from_brush_strokes() -> None:
 
     painting = spectrum_bins(blotches())
     assert spectrum_distance(blotches(), painting) < 0.5 * spectrum_distance(_hatch(), painting)
+
+
+def test_only_a_network_that_sees_where_the_picture_ends_pays_the_border_term() -> None:
+    """A network looking at one pixel at a time paints an inner crop as the whole picture paints it;
+    one whose zero padding shows it the picture's edge (as the fast networks') paints a band there."""
+    torch.manual_seed(0)
+    photos = torch.rand(2, 3, 64, 64) * 255
+    pointwise = torch.nn.Conv2d(3, 3, 1)
+    padded = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 5, padding=2), torch.nn.Conv2d(3, 3, 5, padding=2))
+    with torch.no_grad():
+        for net in (pointwise, padded):
+            net[0].bias.fill_(40.0) if isinstance(net, torch.nn.Sequential) else net.bias.fill_(40.0)
+        m = 16
+        scores = [border_distance(net(photos[:, :, m:-m, m:-m]), net(photos)[:, :, m:-m, m:-m]).item()
+                  for net in (pointwise, padded)]
+    assert scores[0] < 1e-10 and scores[1] > 1e-3

@@ -128,6 +128,13 @@ def test_the_spectrum_term_is_learnt_against(config: TrainConfig, vgg: VGGFeatur
     assert before.spectrum > 0 and after.spectrum < 0.7 * before.spectrum and after.total == after.spectrum
 
 
+def test_the_border_term_is_learnt_against(config: TrainConfig, vgg: VGGFeatures) -> None:
+    trainer = Trainer(replace(config, content_weight=0, style_weight=0, border_weight=1e3, border_margin=8, lr=1e-3),
+                      vgg=vgg)
+    before, after = losses_before_and_after(trainer, 30)
+    assert before.border > 0 and after.border < 0.7 * before.border and after.total == after.border
+
+
 def test_feature_distance_is_relative_per_layer() -> None:
     from rtstyle.training.losses import feature_distance
 
