@@ -78,13 +78,20 @@ def temporal_distance(moved_output: torch.Tensor, output: torch.Tensor, theta: t
     return (diff**2 * inside).sum() / (inside.sum() * output.shape[1]).clamp_min(1)
 
 
-def border_distance(inner_output: torch.Tensor, continued: torch.Tensor) -> torch.Tensor:
-    """How far a network's painting of an inner crop is from its painting of the same pixels inside
-    the whole picture (pixels 0–1, mean square): zero for a network that paints a picture's borders
-    as it paints where the picture goes on, and large for one that paints a band along them (the
-    fast networks' zero padding tells them where the picture ends). ``continued`` is the target.
+def border_distance(output: torch.Tensor, continued: torch.Tensor) -> torch.Tensor:
+    """How far a network's painting of a picture is from its painting of the same pixels when the
+    picture goes on past its edges (pixels 0–1, mean square): zero for a network that paints a
+    picture's borders as it paints inside it, large for one that paints a band along them (the fast
+    networks' zero padding tells them where the picture ends). Both sides learn, as in
+    :func:`temporal_distance` (with the continuation held fixed the two chase each other and the
+    term grows).
     """
-    return (((inner_output - continued.detach()) / 255.0) ** 2).mean()
+    return (((output - continued) / 255.0) ** 2).mean()
+
+
+def mirrored(images: torch.Tensor, margin: int) -> torch.Tensor:
+    """``images`` (N×C×H×W) with ``margin`` mirrored pixels on every side, as the engine's ``edge_pad``."""
+    return torch.nn.functional.pad(images, (margin, margin, margin, margin), mode="reflect")
 
 
 def spectrum_bins(images: torch.Tensor, *, radial: int = 10, angular: int = 4) -> torch.Tensor:

@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 
 from rtstyle.training.losses import (  # noqa: E402
     border_distance,
+    mirrored,
     small_motion,
     spectrum_bins,
     spectrum_distance,
@@ -75,16 +76,16 @@ def test_the_spectrum_term_tells_a_hatch_from_brush_strokes() -> None:
 
 
 def test_only_a_network_that_sees_where_the_picture_ends_pays_the_border_term() -> None:
-    """A network looking at one pixel at a time paints an inner crop as the whole picture paints it;
-    one whose zero padding shows it the picture's edge (as the fast networks') paints a band there."""
+    """A network looking at one pixel at a time paints a picture as it paints it with a mirrored
+    margin; one whose zero padding shows it the picture's edge (as the fast networks') paints a band."""
     torch.manual_seed(0)
     photos = torch.rand(2, 3, 64, 64) * 255
-    pointwise = torch.nn.Conv2d(3, 3, 1)
+    pointwise = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1))
     padded = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 5, padding=2), torch.nn.Conv2d(3, 3, 5, padding=2))
+    m = 16
     with torch.no_grad():
         for net in (pointwise, padded):
-            net[0].bias.fill_(40.0) if isinstance(net, torch.nn.Sequential) else net.bias.fill_(40.0)
-        m = 16
-        scores = [border_distance(net(photos[:, :, m:-m, m:-m]), net(photos)[:, :, m:-m, m:-m]).item()
+            net[0].bias.fill_(40.0)  # a picture's edge, against the zeros beyond it
+        scores = [border_distance(net(photos), net(mirrored(photos, m))[:, :, m:-m, m:-m]).item()
                   for net in (pointwise, padded)]
     assert scores[0] < 1e-10 and scores[1] > 1e-3
