@@ -39,7 +39,7 @@ from rtstyle.errors import InputError, ModelError, ProviderError, first_line
 from rtstyle.models import INPUT_NAME, StyleInfo, find_style, load_model
 from rtstyle.precision import graph_precision, to_fp16, to_fp32
 from rtstyle.providers import TrtProfile
-from rtstyle.strokes import Refine, check_stroke, enlarge, shrink, working_size
+from rtstyle.strokes import check_stroke, enlarge, shrink, working_size
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +116,10 @@ class Engine:
         self.style = name
         return name
 
-    def stylize(self, frames: np.ndarray, style: str | None = None, *, stroke: float | None = None,
-                refine: Refine | None = None) -> np.ndarray:
+    def stylize(self, frames: np.ndarray, style: str | None = None, *, stroke: float | None = None) -> np.ndarray:
         """uint8 BGR N×H×W×3 (or H×W×3) → uint8 BGR of the same shape.
 
         ``stroke``: the stroke size for this call (default: the config's, else the model's own).
-        ``refine(work, painted)``, if given, works on the batch at the working size before it is
-        brought to full size (colour keeping and the stabilizer run there: cheaper, same result).
         """
         single = frames.ndim == 3
         batch = frames[None] if single else frames
@@ -133,8 +130,6 @@ class Engine:
         size = working_size(h, w, self.stroke_size(name, stroke))
         work = batch if size == (h, w) else shrink(batch, size)
         out = self.paint(work, name)
-        if refine is not None:
-            out = refine(work, out)
         if size != (h, w):
             out = enlarge(out, work, batch)
         return out[0] if single else np.ascontiguousarray(out)

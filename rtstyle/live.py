@@ -36,7 +36,7 @@ import numpy as np
 from rtstyle.camera import FrameSource
 from rtstyle.color import finish
 from rtstyle.providers import TrtProfile
-from rtstyle.strokes import STROKE_RANGE, Refine
+from rtstyle.strokes import STROKE_RANGE
 from rtstyle.temporal import Stabilizer
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,7 @@ class StyleEngine(Protocol):
     @property
     def provider(self) -> str: ...
 
-    def stylize(self, frames: np.ndarray, style: str | None = None, *, stroke: float | None = None,
-                refine: Refine | None = None) -> np.ndarray: ...
+    def stylize(self, frames: np.ndarray, style: str | None = None, *, stroke: float | None = None) -> np.ndarray: ...
 
 
 # --- the state machine: keys → commands → views (no display needed) ---------------------------

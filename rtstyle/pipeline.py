@@ -34,7 +34,7 @@ from rtstyle.colorspace import output_tags
 from rtstyle.engine import default_batch_size
 from rtstyle.errors import InputError, OutputError
 from rtstyle.images import write_image
-from rtstyle.strokes import Refine, enlarge_i420, i420_size, shrink_i420, working_size
+from rtstyle.strokes import enlarge_i420, i420_size, shrink_i420, working_size
 from rtstyle.temporal import Stabilizer
 from rtstyle.video import Stamp, TimedFrame, VideoReader, VideoWriter, check_writable
 
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from rtstyle.engine import Engine
 
 Finish = Callable[[np.ndarray, Any], np.ndarray]  # (batch, what stylize made of it) → the pictures to write
+Refine = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (work, painted) → painted, at the working size
 
 
 class VideoEngine(Protocol):
@@ -50,7 +51,7 @@ class VideoEngine(Protocol):
     @property
     def provider(self) -> str: ...
 
-    def stylize(self, frames: np.ndarray, *, refine: Refine | None = None) -> np.ndarray: ...
+    def stylize(self, frames: np.ndarray) -> np.ndarray: ...
 
     def stroke_size(self) -> float: ...
 

@@ -22,7 +22,6 @@ may carry its own default (``stroke_size``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -35,7 +34,6 @@ STROKE_RANGE = (0.25, 4.0)  # working area from 1920² down to 120², so memory 
 STROKE_HELP = (f"brush strokes relative to the picture, the same at every size: 1 paints at 640x360's area, "
                f"2 twice as large, 0.5 finer ({STROKE_RANGE[0]:g}-{STROKE_RANGE[1]:g}; default: the style's own)")
 MIN_SIDE = 16
-Refine = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (work, painted) → painted, at the working size
 
 
 def check_stroke(stroke: float) -> float:

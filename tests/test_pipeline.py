@@ -120,7 +120,7 @@ def test_the_finish_thread_paints_what_one_step_did() -> None:
 
     frames = [bgr_to_i420(scene(i * 3, 320, 180)[None], SMPTE170M)[0] for i in range(7)]
     # Painted at stroke size 4 (120x120's area): the enlargement adds the frames' detail back.
-    engine = SimpleNamespace(stylize=lambda b, refine=None: 255 - b, stroke_size=lambda: 4.0)
+    engine = SimpleNamespace(stylize=lambda b: 255 - b, stroke_size=lambda: 4.0)
     one_step, _ = video_painter(engine, Stabilizer(), False, SMPTE170M)  # type: ignore[arg-type]
     paint, finish = video_painter(engine, Stabilizer(), False, SMPTE170M, finish_apart=True)  # type: ignore[arg-type]
     inside: list[np.ndarray] = []

@@ -29,7 +29,6 @@ from rtstyle.serve.errors import ApiError, Busy, one_line
 from rtstyle.serve.settings import ServeSettings
 from rtstyle.serve.store import FINISHED, Job, JobStore
 from rtstyle.serve.worker import Worker
-from rtstyle.strokes import Refine
 from rtstyle.temporal import Stabilizer
 
 if TYPE_CHECKING:
@@ -57,10 +56,10 @@ class _QueuedEngine:
         self.provider = worker.engine.provider
         self._worker, self._style, self._cancel, self._stroke = worker, style, cancel, stroke
 
-    def stylize(self, frames: np.ndarray, *, refine: Refine | None = None) -> np.ndarray:
+    def stylize(self, frames: np.ndarray) -> np.ndarray:
         if self._cancel.is_set():
             raise JobCancelled
-        return self._worker.frames(frames, self._style, self._stroke, refine).result()
+        return self._worker.frames(frames, self._style, self._stroke).result()
 
     def stroke_size(self) -> float:
         return self._worker.engine.stroke_size(self._style, self._stroke)

@@ -27,7 +27,6 @@ import numpy as np
 
 from rtstyle.live import Captured, Feed, StyleEngine
 from rtstyle.serve.errors import Busy
-from rtstyle.strokes import Refine
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,6 @@ class _Work:
     frames: np.ndarray  # uint8 BGR N×H×W×3
     style: str
     stroke: float | None = None  # stroke size (rtstyle.strokes); None: the style's own
-    refine: Refine | None = None  # a video job's colours and stabilizer, at the working size
     future: Future[np.ndarray] = field(default_factory=Future)
 
     @property
@@ -93,11 +91,10 @@ class Worker:
                 raise Busy(f"{len(self._photos)} pictures are waiting for the engine; try again in a few seconds")
             return self._add(self._photos, _Work(image[None], style, stroke))
 
-    def frames(self, batch: np.ndarray, style: str, stroke: float | None = None, refine: Refine | None = None
-               ) -> Future[np.ndarray]:
+    def frames(self, batch: np.ndarray, style: str, stroke: float | None = None) -> Future[np.ndarray]:
         """Stylize a video job's N×H×W×3 batch when no photo is waiting."""
         with self._changed:
-            return self._add(self._batches, _Work(batch, style, stroke, refine))
+            return self._add(self._batches, _Work(batch, style, stroke))
 
     def add_feed(self, feed: Feed) -> None:
         """Paint ``feed``'s newest frame whenever it has one (until :meth:`remove_feed`)."""
@@ -183,7 +180,7 @@ class Worker:
             return
         try:
             frames = live[0].frames if len(live) == 1 else np.concatenate([w.frames for w in live])
-            out = self.engine.stylize(frames, style=live[0].style, stroke=live[0].stroke, refine=live[0].refine)
+            out = self.engine.stylize(frames, style=live[0].style, stroke=live[0].stroke)
             self.calls += 1
         except BaseException as exc:  # handed to whoever waits on the future
             for work in live:
