@@ -225,18 +225,22 @@ def _scan(path: Path) -> tuple[Fraction, int, _Timeline | None]:
                     keys.append(packet.pts)
         except av.FFmpegError as exc:
             raise InputError(f"{path}: the video is corrupt after packet {len(pts)} ({exc.strerror or exc})") from exc
-        exact = "mp4" in container.format.name and stream.frames > 0
+        # Read from the stream while the file is open: once closed, its fields are freed memory (a
+        # time base read after closing came back as garbage now and then, and cut a 4-second clip
+        # into 40 chunks joined 800 s apart).
+        header_frames, time_base = stream.frames, stream.time_base
+        exact = "mp4" in container.format.name and header_frames > 0
         timed = has_frame_times(container)
     if not pts:
         raise InputError(f"{path}: the video has no frames")
-    if exact and len(pts) < stream.frames:
-        raise InputError(f"{path}: the video ended after {len(pts)} of {stream.frames} frames (truncated or corrupt)")
+    if exact and len(pts) < header_frames:
+        raise InputError(f"{path}: the video ended after {len(pts)} of {header_frames} frames (truncated or corrupt)")
     if len(set(pts)) < len(pts):
         return Fraction(fps), len(pts), None
     order = sorted(pts)
     index = {p: i for i, p in enumerate(order)}
     return Fraction(fps), len(pts), _Timeline(order, sorted({0, *(index[k] for k in keys)}),
-                                              Fraction(stream.time_base or 1), timed and bool(stream.time_base))
+                                              Fraction(time_base or 1), timed and bool(time_base))
 
 
 @dataclass(frozen=True, kw_only=True)
