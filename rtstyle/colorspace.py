@@ -8,6 +8,7 @@ BT.709 for HD, and so do we, on the way in and out alike.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from fractions import Fraction
@@ -69,6 +70,7 @@ _LUMA = {BT709: (0.2126, 0.0722), BT470BG: (0.299, 0.114), SMPTE170M: (0.299, 0.
          10: (0.2627, 0.0593), 7: (0.212, 0.087), 4: (0.30, 0.11)}  # (Kr, Kb) of each matrix
 
 
+@functools.cache
 def yuv_from_bgr(matrix: int) -> np.ndarray:
     """3×4 float32: limited-range Y, U, V from B, G, R (0–255) by ``matrix`` (``cv2.transform``'s form;
     the last column is the offset, so a difference of two pictures takes only the 3×3 part)."""
@@ -77,14 +79,21 @@ def yuv_from_bgr(matrix: int) -> np.ndarray:
     y = luma * 219 / 255
     u = (np.array([1.0, 0, 0]) - luma) / (2 * (1 - kb)) * 224 / 255
     v = (np.array([0, 0, 1.0]) - luma) / (2 * (1 - kr)) * 224 / 255
-    return np.column_stack([np.stack([y, u, v]), [16, 128, 128]]).astype(np.float32)
+    return _frozen(np.column_stack([np.stack([y, u, v]), [16, 128, 128]]).astype(np.float32))
 
 
+@functools.cache
 def bgr_from_yuv(matrix: int) -> np.ndarray:
     """3×4 float32, the inverse of :func:`yuv_from_bgr`: B, G, R from limited-range Y, U, V."""
     forward = yuv_from_bgr(matrix).astype(np.float64)
     inverse = np.linalg.inv(forward[:, :3])
-    return np.column_stack([inverse, -inverse @ forward[:, 3]]).astype(np.float32)
+    return _frozen(np.column_stack([inverse, -inverse @ forward[:, 3]]).astype(np.float32))
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """``array`` made read-only: the matrices above are cached and shared by every frame."""
+    array.setflags(write=False)
+    return array
 
 
 def output_tags(source: ColourTags, height: int) -> ColourTags:

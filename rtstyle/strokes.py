@@ -57,9 +57,16 @@ def working_size(height: int, width: int, stroke: float) -> tuple[int, int]:
 
 def shrink(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """N×H×W×3 uint8 frames resized to ``size`` (height, width): area-averaged down, cubic up."""
+    return np.stack([resized(f, size) for f in frames])
+
+
+def resized(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """One picture (or plane) at ``size`` (height, width): area-averaged down, cubic up, as it is if already so."""
     h, w = size
-    interp = cv2.INTER_AREA if h * w < frames.shape[1] * frames.shape[2] else cv2.INTER_CUBIC
-    return np.stack([cv2.resize(f, (w, h), interpolation=interp) for f in frames])
+    if picture.shape[:2] == (h, w):
+        return picture
+    interp = cv2.INTER_AREA if h * w < picture.shape[0] * picture.shape[1] else cv2.INTER_CUBIC
+    return cv2.resize(picture, (w, h), interpolation=interp)
 
 
 def enlarge(painted: np.ndarray, work: np.ndarray, frames: np.ndarray) -> np.ndarray:
@@ -94,10 +101,8 @@ def i420_size(frames: np.ndarray) -> tuple[int, int]:
 def planes(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Views of one I420 picture's Y (H×W), U and V (H/2×W/2) planes."""
     h, w = i420_size(picture)
-    flat = picture.reshape(-1)
-    q = h * w // 4
-    return flat[: h * w].reshape(h, w), flat[h * w : h * w + q].reshape(h // 2, w // 2), flat[h * w + q :].reshape(
-        h // 2, w // 2)
+    y, u, v = np.split(picture.reshape(-1), [h * w, h * w * 5 // 4])
+    return y.reshape(h, w), u.reshape(h // 2, w // 2), v.reshape(h // 2, w // 2)
 
 
 def join_planes(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -106,18 +111,10 @@ def join_planes(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(h * 3 // 2, w)
 
 
-def _resize(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    h, w = size
-    if plane.shape == (h, w):
-        return plane
-    interp = cv2.INTER_AREA if h * w < plane.shape[0] * plane.shape[1] else cv2.INTER_CUBIC
-    return cv2.resize(plane, (w, h), interpolation=interp)
-
-
 def shrink_i420(frames: np.ndarray, size: tuple[int, int], matrix: int) -> np.ndarray:
     """N×(H·3/2)×W I420 frames (limited range, colour ``matrix``) as N×h×w×3 uint8 BGR at ``size``."""
     to_bgr = bgr_from_yuv(matrix)
-    return np.stack([cv2.transform(cv2.merge([_resize(p, size) for p in planes(f)]), to_bgr) for f in frames])
+    return np.stack([cv2.transform(cv2.merge([resized(p, size) for p in planes(f)]), to_bgr) for f in frames])
 
 
 def bgr_to_i420(frames: np.ndarray, matrix: int) -> np.ndarray:

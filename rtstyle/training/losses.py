@@ -90,7 +90,8 @@ def border_distance(output: torch.Tensor, continued: torch.Tensor) -> torch.Tens
 
 
 def mirrored(images: torch.Tensor, margin: int) -> torch.Tensor:
-    """``images`` (N×C×H×W) with ``margin`` mirrored pixels on every side, as the engine's ``edge_pad``."""
+    """``images`` (N×C×H×W) with ``margin`` mirrored pixels on every side, like the engine's ``edge_pad``
+    (which repeats the edge pixel too; torch's ``reflect`` does not)."""
     return torch.nn.functional.pad(images, (margin, margin, margin, margin), mode="reflect")
 
 
