@@ -80,11 +80,37 @@ def enlarge(painted: np.ndarray, work: np.ndarray, frames: np.ndarray) -> np.nda
     if painted.shape[1] * painted.shape[2] >= height * width:
         return np.stack([cv2.resize(p, (width, height), interpolation=cv2.INTER_AREA) for p in painted])
     out = np.empty_like(frames)
-    for i in range(n):  # up(painted - work) + frame, in 16-bit so that nothing wraps before the last add
-        residual = cv2.subtract(painted[i], work[i], dtype=cv2.CV_16S)
-        up = cv2.resize(residual, (width, height), interpolation=cv2.INTER_LINEAR)
-        cv2.add(up, frames[i], dst=out[i], dtype=cv2.CV_8U)
+    for i in range(n):  # up(painted - work) + frame, signed so that nothing wraps before the last add
+        add_enlarged(cv2.subtract(painted[i], work[i], dtype=cv2.CV_32F), frames[i], out[i])
     return out
+
+
+def add_enlarged(residual: np.ndarray, picture: np.ndarray, out: np.ndarray, rows: int = 128) -> None:
+    """``out = picture + up(residual)``: the float ``residual`` enlarged (bilinear) to the uint8
+    ``picture``'s size and added, saturated.
+
+    Done in bands of about ``rows`` rows, so that the enlarged float residual (100 MB for a 4K
+    frame) never exists whole: each band is added while it is still in the cache (a 4K frame:
+    ~20 ms against ~30). The result is exactly that of one whole resize: each band is resized
+    from whole cells of the two grids (``g`` = gcd of the heights) with one more cell of residual
+    above and below, cut away after, so every kept row reads the rows it would read in one piece.
+    """
+    h, height, width = residual.shape[0], picture.shape[0], picture.shape[1]
+    g = math.gcd(h, height)
+    small, large = h // g, height // g  # one cell: `small` residual rows become `large` picture rows
+    if small > 16:  # sizes with no small common cell: in one piece
+        cv2.add(cv2.resize(residual, (width, height), interpolation=cv2.INTER_LINEAR), picture, dst=out,
+                dtype=cv2.CV_8U)
+        return
+    step = max(1, rows // large) * large
+    for y0 in range(0, height, step):
+        y1 = min(height, y0 + step)
+        r0, r1 = y0 // large * small, y1 // large * small
+        above, below = (small if r0 > 0 else 0), (small if r1 < h else 0)
+        up = cv2.resize(residual[r0 - above:r1 + below], (width, y1 - y0 + (above + below) // small * large),
+                        interpolation=cv2.INTER_LINEAR)
+        top = above // small * large
+        cv2.add(up[top:top + y1 - y0], picture[y0:y1], dst=out[y0:y1], dtype=cv2.CV_8U)
 
 
 # The same on video frames as encoders take them: yuv420p, I420 layout ((H·3/2)×W: the H×W luma plane,
@@ -138,8 +164,7 @@ def enlarge_i420(painted: np.ndarray, work: np.ndarray, frames: np.ndarray, matr
     to_yuv = yuv_from_bgr(matrix)[:, :3]  # of a difference: no offsets
     out = np.empty_like(frames)
     for i in range(len(frames)):
-        residual = cv2.transform(cv2.subtract(painted[i], work[i], dtype=cv2.CV_16S), to_yuv)
+        residual = cv2.transform(cv2.subtract(painted[i], work[i], dtype=cv2.CV_32F), to_yuv)
         for plane, delta, target in zip(planes(frames[i]), cv2.split(residual), planes(out[i]), strict=True):
-            up = cv2.resize(delta, plane.shape[::-1], interpolation=cv2.INTER_LINEAR)
-            cv2.add(up, plane, dst=target, dtype=cv2.CV_8U)
+            add_enlarged(delta, plane, target)
     return out

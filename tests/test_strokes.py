@@ -12,7 +12,7 @@ import pytest
 from rtstyle.engine import Engine, EngineConfig
 from rtstyle.errors import InputError
 from rtstyle.models import find_style
-from rtstyle.strokes import REFERENCE_SIDE, enlarge, shrink, working_size
+from rtstyle.strokes import REFERENCE_SIDE, add_enlarged, enlarge, shrink, working_size
 from rtstyle.synthetic import scene
 
 SHIPPED = "starry_night_fast"
@@ -103,6 +103,21 @@ def test_enlarge_adds_only_the_detail_the_working_size_lost() -> None:
     painted = rng.integers(0, 256, work.shape, dtype=np.uint8)
     assert enlarge(painted, work, frames).shape == frames.shape
     assert enlarge(shrink(frames, (180, 320)), shrink(frames, (180, 320)), frames).shape == frames.shape
+
+
+@pytest.mark.parametrize(("small", "large"), [((360, 640), (1080, 1920)), ((360, 640), (2160, 3840)),
+                                              ((270, 480), (1080, 1920)), ((180, 320), (90, 160)),
+                                              ((361, 640), (1000, 1777)), ((7, 5), (300, 200))])
+def test_the_enlargement_in_bands_is_the_enlargement_in_one_piece(small: tuple[int, int],
+                                                                  large: tuple[int, int]) -> None:
+    """Bands of rows keep the cache warm; each must read the residual rows one whole resize reads."""
+    rng = np.random.default_rng(1)
+    residual = rng.normal(0, 60, (*small, 3)).astype(np.float32)
+    picture = rng.integers(0, 256, (*large, 3), dtype=np.uint8)
+    whole = cv2.add(cv2.resize(residual, large[::-1], interpolation=cv2.INTER_LINEAR), picture, dtype=cv2.CV_8U)
+    out = np.empty_like(picture)
+    add_enlarged(residual, picture, out, rows=40)
+    np.testing.assert_array_equal(out, whole)
 
 
 def _outer_and_inner(painted: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
