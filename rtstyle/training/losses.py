@@ -89,6 +89,26 @@ def border_distance(output: torch.Tensor, continued: torch.Tensor) -> torch.Tens
     return (((output - continued) / 255.0) ** 2).mean()
 
 
+def moved_whole(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """``images`` (N×C×H×W) seen through a window moved ``dy`` rows down and ``dx`` columns right, by
+    whole pixels (no interpolation): N×C×(H−4)×(W−4), so that the picture keeps a multiple of 4."""
+    h, w = images.shape[2] - 4, images.shape[3] - 4
+    return images[:, :, dy:dy + h, dx:dx + w]
+
+
+def shift_distance(moved_output: torch.Tensor, output_moved: torch.Tensor, border: int = 16) -> torch.Tensor:
+    """How far the painting of a picture moved by whole pixels is from the painting moved the same
+    way (pixels 0–1, mean square, ``border`` pixels from the edges left out): zero for a network
+    whose strokes follow the picture, not where it falls on the network's quarter-size grid.
+
+    Unlike :func:`temporal_distance` nothing is interpolated or noisy, so a painting tied to the
+    grid (its strokes change when the picture moves 1–3 pixels, but not when it moves 4) cannot
+    hide behind the blur of a sub-pixel move. Both sides learn.
+    """
+    inside = (slice(None), slice(None), slice(border, -border), slice(border, -border))
+    return (((moved_output - output_moved)[inside] / 255.0) ** 2).mean()
+
+
 def mirrored(images: torch.Tensor, margin: int) -> torch.Tensor:
     """``images`` (N×C×H×W) with ``margin`` mirrored pixels on every side, like the engine's ``edge_pad``
     (which repeats the edge pixel too; torch's ``reflect`` does not)."""

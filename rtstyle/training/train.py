@@ -31,6 +31,8 @@ from rtstyle.training.losses import (
     feature_distance,
     gram_matrix,
     mirrored,
+    moved_whole,
+    shift_distance,
     small_motion,
     spectrum_bins,
     spectrum_distance,
@@ -93,6 +95,9 @@ class TrainConfig:
     # picture's edges and the engine needs no mirrored ``edge_pad`` margin (which costs time).
     border_weight: float = 0.0
     border_margin: int = 32  # a multiple of 4: the margin keeps the network's grid
+    # Grid (rtstyle.training.losses.shift_distance): each crop moved by 1-3 whole pixels must be painted
+    # as its painting moved the same way, so strokes do not depend on the network's quarter-size grid.
+    shift_weight: float = 0.0
     version: int = 1  # of the network (fast: 2 is rtstyle.training.transformer_net.FastTransformerNetV2)
     holdout_every: int = 50
     frames_per_video: int = 200
@@ -114,10 +119,12 @@ class Losses:
     temporal: float = 0.0
     spectrum: float = 0.0
     border: float = 0.0
+    shift: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.content + self.style + self.tv + self.distill + self.temporal + self.spectrum + self.border
+        return (self.content + self.style + self.tv + self.distill + self.temporal + self.spectrum + self.border
+                + self.shift)
 
 
 class Trainer:
@@ -168,7 +175,7 @@ class Trainer:
         c = self.config
         out = self.net(photos)
         zero = out.new_zeros(())
-        content = style = tv = distill = temporal = spectrum = border = zero
+        content = style = tv = distill = temporal = spectrum = border = shift = zero
         distilling = self.teacher is not None and c.distill_weight
         if c.content_weight or c.style_weight or distilling:
             f_out = self.vgg(out)
@@ -190,9 +197,19 @@ class Trainer:
         if c.border_weight:
             m = c.border_margin
             border = c.border_weight * border_distance(out, self.net(mirrored(photos, m))[:, :, m:-m, m:-m])
-        return (content + style + tv + distill + temporal + spectrum + border,
+        if c.shift_weight:
+            shift = c.shift_weight * self._shift(photos, out)
+        return (content + style + tv + distill + temporal + spectrum + border + shift,
                 Losses(content.item(), style.item(), tv.item(), distill.item(), temporal.item(), spectrum.item(),
-                       border.item()))
+                       border.item(), shift.item()))
+
+    def _shift(self, photos: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_033 + self.step)
+        dy, dx = (int(v) for v in torch.randint(0, 4, (2,), generator=generator))
+        if dy % 4 == 0 and dx % 4 == 0:  # a whole cell of the grid teaches nothing: move one pixel at least
+            dx = 1 + int(torch.randint(0, 3, (1,), generator=generator))
+        border = min(16, (min(photos.shape[2:]) - 4) // 4)  # the zero padding's reach, within small crops
+        return shift_distance(self.net(moved_whole(photos, dy, dx)), moved_whole(out, dy, dx), border)
 
     def _temporal(self, photos: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         c = self.config
@@ -308,7 +325,8 @@ def train(config: TrainConfig, *, resume: bool = False, quiet: bool = False, vgg
                             distill=f"{parts.distill:.3g}", **({"temporal": f"{parts.temporal:.3g}"}
                                                                if config.temporal_weight else {}),
                             **({"spectrum": f"{parts.spectrum:.3g}"} if config.spectrum_weight else {}),
-                            **({"border": f"{parts.border:.3g}"} if config.border_weight else {}))
+                            **({"border": f"{parts.border:.3g}"} if config.border_weight else {}),
+                            **({"shift": f"{parts.shift:.3g}"} if config.shift_weight else {}))
             if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
                 trainer.save()
             if trainer.step % config.sample_every == 0 or trainer.step == config.steps:

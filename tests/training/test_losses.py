@@ -10,6 +10,8 @@ torch = pytest.importorskip("torch")
 from rtstyle.training.losses import (  # noqa: E402
     border_distance,
     mirrored,
+    moved_whole,
+    shift_distance,
     small_motion,
     spectrum_bins,
     spectrum_distance,
@@ -89,3 +91,20 @@ def test_only_a_network_that_sees_where_the_picture_ends_pays_the_border_term() 
         scores = [border_distance(net(photos), net(mirrored(photos, m))[:, :, m:-m, m:-m]).item()
                   for net in (pointwise, padded)]
     assert scores[0] < 1e-10 and scores[1] > 1e-3
+
+
+def test_only_a_network_tied_to_its_grid_pays_the_shift_term() -> None:
+    """A network that keeps the picture's grid paints a moved picture as its painting moved; one that
+    works on a coarser grid (stride 4 and back, as the fast networks' quarter-size features) does not,
+    unless the move is a whole cell of that grid."""
+    torch.manual_seed(0)
+    photos = torch.rand(2, 3, 64, 64) * 255
+    follows = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 5, padding=2))
+    gridded = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 4, stride=4), torch.nn.Upsample(scale_factor=4))
+
+    def score(net: torch.nn.Module, dy: int, dx: int) -> float:
+        with torch.no_grad():
+            return shift_distance(net(moved_whole(photos, dy, dx)), moved_whole(net(photos), dy, dx)).item()
+
+    assert score(follows, 1, 2) < 1e-10
+    assert score(gridded, 1, 2) > 1e-3 and score(gridded, 0, 4) < 1e-10
