@@ -109,6 +109,18 @@ def shift_distance(moved_output: torch.Tensor, output_moved: torch.Tensor, borde
     return (((moved_output - output_moved)[inside] / 255.0) ** 2).mean()
 
 
+def noise_distance(noisy_output: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """How far the painting of a picture with faint noise added is from the painting of the picture
+    (pixels 0–1, mean square): zero for a network that does not amplify faint detail, large for one
+    that turns the grain of a calm sky into a texture (instance norm scales faint input up, and the
+    network fills it with its own regular pattern, docs/training.md). Both sides learn.
+
+    :func:`temporal_distance` adds noise too, but to a moved copy, where the move's own blur and
+    uncovered border dominate the term.
+    """
+    return (((noisy_output - output) / 255.0) ** 2).mean()
+
+
 def mirrored(images: torch.Tensor, margin: int) -> torch.Tensor:
     """``images`` (N×C×H×W) with ``margin`` mirrored pixels on every side, like the engine's ``edge_pad``
     (which repeats the edge pixel too; torch's ``reflect`` does not)."""

@@ -32,6 +32,7 @@ from rtstyle.training.losses import (
     gram_matrix,
     mirrored,
     moved_whole,
+    noise_distance,
     shift_distance,
     small_motion,
     spectrum_bins,
@@ -98,6 +99,11 @@ class TrainConfig:
     # Grid (rtstyle.training.losses.shift_distance): each crop moved by 1-3 whole pixels must be painted
     # as its painting moved the same way, so strokes do not depend on the network's quarter-size grid.
     shift_weight: float = 0.0
+    # Faint noise (rtstyle.training.losses.noise_distance): each crop plus noise of ``noise_level`` levels
+    # must be painted as the crop, so the network does not blow the faint grain of skies and walls up
+    # into a texture of its own (the diagonal hatch, docs/training.md).
+    noise_weight: float = 0.0
+    noise_level: float = 3.0
     version: int = 1  # of the network (fast: 2 is rtstyle.training.transformer_net.FastTransformerNetV2)
     holdout_every: int = 50
     frames_per_video: int = 200
@@ -120,11 +126,12 @@ class Losses:
     spectrum: float = 0.0
     border: float = 0.0
     shift: float = 0.0
+    noise: float = 0.0
 
     @property
     def total(self) -> float:
         return (self.content + self.style + self.tv + self.distill + self.temporal + self.spectrum + self.border
-                + self.shift)
+                + self.shift + self.noise)
 
 
 class Trainer:
@@ -175,7 +182,7 @@ class Trainer:
         c = self.config
         out = self.net(photos)
         zero = out.new_zeros(())
-        content = style = tv = distill = temporal = spectrum = border = shift = zero
+        content = style = tv = distill = temporal = spectrum = border = shift = noise = zero
         distilling = self.teacher is not None and c.distill_weight
         if c.content_weight or c.style_weight or distilling:
             f_out = self.vgg(out)
@@ -199,9 +206,13 @@ class Trainer:
             border = c.border_weight * border_distance(out, self.net(mirrored(photos, m))[:, :, m:-m, m:-m])
         if c.shift_weight:
             shift = c.shift_weight * self._shift(photos, out)
-        return (content + style + tv + distill + temporal + spectrum + border + shift,
+        if c.noise_weight:
+            generator = torch.Generator().manual_seed(c.seed * 1_000_037 + self.step)
+            grain = torch.randn(photos.shape, generator=generator) * c.noise_level
+            noise = c.noise_weight * noise_distance(self.net((photos + grain).clamp(0, 255)), out)
+        return (content + style + tv + distill + temporal + spectrum + border + shift + noise,
                 Losses(content.item(), style.item(), tv.item(), distill.item(), temporal.item(), spectrum.item(),
-                       border.item(), shift.item()))
+                       border.item(), shift.item(), noise.item()))
 
     def _shift(self, photos: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         generator = torch.Generator().manual_seed(self.config.seed * 1_000_033 + self.step)
@@ -326,7 +337,8 @@ def train(config: TrainConfig, *, resume: bool = False, quiet: bool = False, vgg
                                                                if config.temporal_weight else {}),
                             **({"spectrum": f"{parts.spectrum:.3g}"} if config.spectrum_weight else {}),
                             **({"border": f"{parts.border:.3g}"} if config.border_weight else {}),
-                            **({"shift": f"{parts.shift:.3g}"} if config.shift_weight else {}))
+                            **({"shift": f"{parts.shift:.3g}"} if config.shift_weight else {}),
+                            **({"noise": f"{parts.noise:.3g}"} if config.noise_weight else {}))
             if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
                 trainer.save()
             if trainer.step % config.sample_every == 0 or trainer.step == config.steps:

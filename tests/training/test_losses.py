@@ -11,6 +11,7 @@ from rtstyle.training.losses import (  # noqa: E402
     border_distance,
     mirrored,
     moved_whole,
+    noise_distance,
     shift_distance,
     small_motion,
     spectrum_bins,
@@ -108,3 +109,21 @@ def test_only_a_network_tied_to_its_grid_pays_the_shift_term() -> None:
 
     assert score(follows, 1, 2) < 1e-10
     assert score(gridded, 1, 2) > 1e-3 and score(gridded, 0, 4) < 1e-10
+
+
+def test_a_network_that_blows_faint_grain_up_pays_the_noise_term() -> None:
+    """A calm picture with a little grain: a network that paints what it is given pays about the
+    grain itself; one that normalises each picture's spread (instance norm, as the networks' first
+    layers) turns the grain into full-strength texture and pays hundreds of times more."""
+    generator = torch.Generator().manual_seed(0)
+    calm = torch.full((2, 3, 64, 64), 120.0) + torch.randn(2, 3, 64, 64, generator=generator) * 0.5
+    grain = torch.randn(calm.shape, generator=generator) * 3.0
+
+    def amplifier(x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.instance_norm(x) * 50 + 128
+
+    def faithful(x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    scores = [noise_distance(net(calm + grain), net(calm)).item() for net in (faithful, amplifier)]
+    assert scores[0] < 2e-4 and scores[1] > 100 * scores[0]

@@ -141,6 +141,12 @@ def test_the_shift_term_is_learnt_against(config: TrainConfig, vgg: VGGFeatures)
     assert before.shift > 0 and after.shift < 0.7 * before.shift and after.total == after.shift
 
 
+def test_the_noise_term_is_learnt_against(config: TrainConfig, vgg: VGGFeatures) -> None:
+    trainer = Trainer(replace(config, content_weight=0, style_weight=0, noise_weight=1e3, lr=1e-3), vgg=vgg)
+    before, after = losses_before_and_after(trainer, 30)
+    assert before.noise > 0 and after.noise < 0.7 * before.noise and after.total == after.noise
+
+
 def test_feature_distance_is_relative_per_layer() -> None:
     from rtstyle.training.losses import feature_distance
 
