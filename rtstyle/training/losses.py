@@ -78,15 +78,22 @@ def temporal_distance(moved_output: torch.Tensor, output: torch.Tensor, theta: t
     return (diff**2 * inside).sum() / (inside.sum() * output.shape[1]).clamp_min(1)
 
 
-def border_distance(output: torch.Tensor, continued: torch.Tensor) -> torch.Tensor:
-    """How far a network's painting of a picture is from its painting of the same pixels when the
-    picture goes on past its edges (pixels 0–1, mean square): zero for a network that paints a
-    picture's borders as it paints inside it, large for one that paints a band along them (the fast
-    networks' zero padding tells them where the picture ends). Both sides learn, as in
-    :func:`temporal_distance` (with the continuation held fixed the two chase each other and the
-    term grows).
+def painting_distance(painting: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """How far two paintings of the same pixels are (pixels 0–1, mean square). Three terms compare a
+    crop's painting with another painting of the same pixels that a good network would paint alike,
+    both sides learning (with one side held fixed the two chase each other and the term grows):
+
+    - border: the painting of the crop with a mirrored margin around it, cropped back (zero for a
+      network that paints no band where the picture ends; the fast networks' zero padding tells them);
+    - shift: the painting of the crop moved by whole pixels, against the painting moved the same way,
+      away from the edges (:func:`moved_whole`; zero for a network whose strokes follow the picture, not
+      where it falls on the quarter-size grid; unlike :func:`temporal_distance` nothing is interpolated,
+      so a grid-tied painting cannot hide behind a sub-pixel move's blur);
+    - noise: the painting of the crop with faint grain added (zero for a network that does not
+      amplify faint detail; instance norm scales the grain of a calm sky up and the network fills it
+      with its own regular pattern, docs/training.md).
     """
-    return (((output - continued) / 255.0) ** 2).mean()
+    return (((painting - other) / 255.0) ** 2).mean()
 
 
 def moved_whole(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
@@ -94,31 +101,6 @@ def moved_whole(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     whole pixels (no interpolation): N×C×(H−4)×(W−4), so that the picture keeps a multiple of 4."""
     h, w = images.shape[2] - 4, images.shape[3] - 4
     return images[:, :, dy:dy + h, dx:dx + w]
-
-
-def shift_distance(moved_output: torch.Tensor, output_moved: torch.Tensor, border: int = 16) -> torch.Tensor:
-    """How far the painting of a picture moved by whole pixels is from the painting moved the same
-    way (pixels 0–1, mean square, ``border`` pixels from the edges left out): zero for a network
-    whose strokes follow the picture, not where it falls on the network's quarter-size grid.
-
-    Unlike :func:`temporal_distance` nothing is interpolated or noisy, so a painting tied to the
-    grid (its strokes change when the picture moves 1–3 pixels, but not when it moves 4) cannot
-    hide behind the blur of a sub-pixel move. Both sides learn.
-    """
-    inside = (slice(None), slice(None), slice(border, -border), slice(border, -border))
-    return (((moved_output - output_moved)[inside] / 255.0) ** 2).mean()
-
-
-def noise_distance(noisy_output: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-    """How far the painting of a picture with faint noise added is from the painting of the picture
-    (pixels 0–1, mean square): zero for a network that does not amplify faint detail, large for one
-    that turns the grain of a calm sky into a texture (instance norm scales faint input up, and the
-    network fills it with its own regular pattern, docs/training.md). Both sides learn.
-
-    :func:`temporal_distance` adds noise too, but to a moved copy, where the move's own blur and
-    uncovered border dominate the term.
-    """
-    return (((noisy_output - output) / 255.0) ** 2).mean()
 
 
 def mirrored(images: torch.Tensor, margin: int) -> torch.Tensor:

@@ -26,14 +26,12 @@ from rtstyle.errors import InputError
 from rtstyle.training.convert import read_network
 from rtstyle.training.data import MIN_DISTINCT, CropSampler, load_content, load_rgb, resized, split_holdout, to_tensor
 from rtstyle.training.losses import (
-    border_distance,
     content_distance,
     feature_distance,
     gram_matrix,
     mirrored,
     moved_whole,
-    noise_distance,
-    shift_distance,
+    painting_distance,
     small_motion,
     spectrum_bins,
     spectrum_distance,
@@ -91,15 +89,15 @@ class TrainConfig:
     motion_degrees: float = 1.0
     motion_zoom: float = 0.02
     motion_noise: float = 2.0  # standard deviation of the noise added to the moved copy, in 0–255 levels
-    # Borders (rtstyle.training.losses.border_distance): each crop must be painted as the network paints
+    # Borders (rtstyle.training.losses.painting_distance): each crop must be painted as the network paints
     # it with ``border_margin`` mirrored pixels around it, so the network paints no band along a
     # picture's edges and the engine needs no mirrored ``edge_pad`` margin (which costs time).
     border_weight: float = 0.0
     border_margin: int = 32  # a multiple of 4: the margin keeps the network's grid
-    # Grid (rtstyle.training.losses.shift_distance): each crop moved by 1-3 whole pixels must be painted
+    # Grid (rtstyle.training.losses.painting_distance): each crop moved by 1-3 whole pixels must be painted
     # as its painting moved the same way, so strokes do not depend on the network's quarter-size grid.
     shift_weight: float = 0.0
-    # Faint noise (rtstyle.training.losses.noise_distance): each crop plus noise of ``noise_level`` levels
+    # Faint noise (rtstyle.training.losses.painting_distance): each crop plus noise of ``noise_level`` levels
     # must be painted as the crop, so the network does not blow the faint grain of skies and walls up
     # into a texture of its own (the diagonal hatch, docs/training.md).
     noise_weight: float = 0.0
@@ -203,28 +201,32 @@ class Trainer:
             spectrum = c.spectrum_weight * spectrum_distance(out, self.style_spectrum)
         if c.border_weight:
             m = c.border_margin
-            border = c.border_weight * border_distance(out, self.net(mirrored(photos, m))[:, :, m:-m, m:-m])
+            border = c.border_weight * painting_distance(out, self.net(mirrored(photos, m))[:, :, m:-m, m:-m])
         if c.shift_weight:
             shift = c.shift_weight * self._shift(photos, out)
         if c.noise_weight:
-            generator = torch.Generator().manual_seed(c.seed * 1_000_037 + self.step)
-            grain = torch.randn(photos.shape, generator=generator) * c.noise_level
-            noise = c.noise_weight * noise_distance(self.net((photos + grain).clamp(0, 255)), out)
+            grain = torch.randn(photos.shape, generator=self._step_generator(1_000_037)) * c.noise_level
+            noise = c.noise_weight * painting_distance(self.net((photos + grain).clamp(0, 255)), out)
         return (content + style + tv + distill + temporal + spectrum + border + shift + noise,
                 Losses(content.item(), style.item(), tv.item(), distill.item(), temporal.item(), spectrum.item(),
                        border.item(), shift.item(), noise.item()))
 
+    def _step_generator(self, salt: int) -> torch.Generator:
+        """Random numbers of this step, the same again when a run resumes here."""
+        return torch.Generator().manual_seed(self.config.seed * salt + self.step)
+
     def _shift(self, photos: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(self.config.seed * 1_000_033 + self.step)
+        generator = self._step_generator(1_000_033)
         dy, dx = (int(v) for v in torch.randint(0, 4, (2,), generator=generator))
         if dy % 4 == 0 and dx % 4 == 0:  # a whole cell of the grid teaches nothing: move one pixel at least
             dx = 1 + int(torch.randint(0, 3, (1,), generator=generator))
-        border = min(16, (min(photos.shape[2:]) - 4) // 4)  # the zero padding's reach, within small crops
-        return shift_distance(self.net(moved_whole(photos, dy, dx)), moved_whole(out, dy, dx), border)
+        b = min(16, (min(photos.shape[2:]) - 4) // 4)  # away from the zero padding's reach, within small crops
+        return painting_distance(self.net(moved_whole(photos, dy, dx))[:, :, b:-b, b:-b],
+                                 moved_whole(out, dy, dx)[:, :, b:-b, b:-b])
 
     def _temporal(self, photos: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         c = self.config
-        generator = torch.Generator().manual_seed(c.seed * 1_000_003 + self.step)  # a resumed run moves alike
+        generator = self._step_generator(1_000_003)
         theta = small_motion(len(photos), generator, shift=c.motion_shift, degrees=c.motion_degrees,
                              zoom=c.motion_zoom, size=tuple(photos.shape[2:]))  # type: ignore[arg-type]
         noise = torch.randn(photos.shape, generator=generator) * c.motion_noise
