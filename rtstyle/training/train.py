@@ -252,12 +252,16 @@ class Trainer:
 
     def save(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        # The widths and depth the network was built with, also where they came from --init-from (None in
+        # the config): without them a checkpoint cannot be read back or start another run.
+        config = dataclasses.asdict(self.config) | {"channels": list(self.net.channels),
+                                                    "n_residual": self.net.n_residual}
         state = {"step": self.step, "net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "config": dataclasses.asdict(self.config)}
+                 "config": config}
         tmp = self.checkpoint_path.with_suffix(".tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.checkpoint_path)
-        (self.run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(self.config), indent=2))
+        (self.run_dir / "config.json").write_text(json.dumps(config, indent=2))
 
     def load(self) -> None:
         state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)

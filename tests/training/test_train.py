@@ -171,6 +171,19 @@ def test_deepened_network_starts_where_the_shallow_one_was(config: TrainConfig, 
     assert deep.net.res[2].in2.weight.abs().sum() > 0
 
 
+def test_a_run_started_from_a_network_starts_another_in_its_widths(config: TrainConfig, vgg: VGGFeatures) -> None:
+    # A run that took its widths from --init-from saved no widths, so its checkpoint could not start
+    # another run (or be read back): it was rebuilt at the default widths and refused as a size mismatch.
+    first = train(replace(config, export_dir=None), quiet=True, vgg=vgg)
+    second = train(replace(config, channels=None, n_residual=None, init_from=str(first.checkpoint_path),
+                           run_dir=config.run_dir + "_second", export_dir=None), quiet=True, vgg=vgg)
+    third = Trainer(replace(config, channels=None, n_residual=None, init_from=str(second.checkpoint_path),
+                            run_dir=config.run_dir + "_third"), vgg=vgg)
+    assert (third.net.channels, third.net.n_residual) == (config.channels, config.n_residual)
+    for name, weights in second.net.state_dict().items():
+        assert torch.equal(third.net.state_dict()[name], weights), name
+
+
 def test_a_checkpoint_of_other_widths_is_refused(config: TrainConfig, vgg: VGGFeatures) -> None:
     shallow = train(replace(config, export_dir=None), quiet=True, vgg=vgg)
     with pytest.raises(RuntimeError, match="size mismatch"):
