@@ -35,6 +35,8 @@ def _training_line(steps: str | None, t: dict[str, object]) -> str:
             f"{t['style_size']} px, content weight {t['content_weight']:g} at {t['content_layer']}, style weight "
             f"{t['style_weight']:g}, total variation {t['tv_weight']:g}, distillation {t.get('distill_weight', 0):g}"
             + (f", stability {t['temporal_weight']:g}" if t.get("temporal_weight") else "")
+            + (f", grain {t['noise_weight']:g} at {t['noise_level']:g} levels" if t.get("noise_weight") else "")
+            + (f", border {t['border_weight']:g}" if t.get("border_weight") else "")
             + (", learning rate annealed to zero" if t.get("anneal") else "") + _origin(t))
 
 
