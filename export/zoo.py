@@ -9,6 +9,7 @@ which on a CPU gives a clean style in a fraction of the steps (see docs/training
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -91,6 +92,8 @@ def recipe(args: argparse.Namespace, index: int, painting: tuple[str, ...]) -> T
     data, runs = Path(args.data), Path(args.runs)
     if args.variant == "fast2":
         return _fast2(args, painting)
+    if args.variant == "calm":
+        return _calm(args, painting)
     fast = args.variant == "fast"
     suffix = "_fast" if fast else ""
     first_run = runs / f"{PAINTINGS[0][0]}{suffix}" / "checkpoint.pt"
@@ -131,6 +134,23 @@ def _fast2(args: argparse.Namespace, painting: tuple[str, ...]) -> TrainConfig:
     )
 
 
+# Calm regions (docs/training.md, eighteenth session): the installed fast network fine-tuned with the
+# fast2 recipe plus the grain term (a crop plus faint noise is painted as the crop), which takes the
+# texture the networks painted into skies and walls away, and a light border term against the wider
+# frame the grain term alone leaves along the borders.
+CALM_STEPS = 1200
+CALM_NOISE_WEIGHT, CALM_NOISE_LEVEL = 1e9, 5.0
+CALM_BORDER_WEIGHT = 6e7
+
+
+def _calm(args: argparse.Namespace, painting: tuple[str, ...]) -> TrainConfig:
+    """A fast network that paints calm regions calm, from the installed one."""
+    config = _fast2(args, painting)
+    return dataclasses.replace(config, run_dir=config.run_dir.removesuffix("_fast2") + "_calm",
+                               steps=args.steps or CALM_STEPS, noise_weight=CALM_NOISE_WEIGHT,
+                               noise_level=CALM_NOISE_LEVEL, border_weight=CALM_BORDER_WEIGHT)
+
+
 def _narrowed(style: str, width: int | None) -> tuple[int, int, int] | None:
     """The installed network's widths with the first one replaced (None: keep them all)."""
     if not width:
@@ -145,12 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", default="runs", help="checkpoints and samples")
     p.add_argument("--models", default="models", help="where the ONNX files go")
     p.add_argument("--first-steps", type=int, default=2000, help="steps for the first style")
-    p.add_argument("--steps", type=int, help=f"steps for each later style (default 800; {FAST2_STEPS} with fast2)")
+    p.add_argument("--steps", type=int, help=f"steps for each later style (default 800; {FAST2_STEPS} with fast2, "
+                                                f"{CALM_STEPS} with calm)")
     p.add_argument("--only", nargs="*", help="train only these style names")
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--variant", choices=("full", "fast", "fast2"), default="full",
+    p.add_argument("--variant", choices=("full", "fast", "fast2", "calm"), default="full",
                    help="fast: distil the CPU network from each trained full one (train those first); fast2: "
-                        "fine-tune the installed fast networks into the second version")
+                        "fine-tune the installed fast networks into the second version; calm: fine-tune them "
+                        "to paint calm regions calm (grain and border terms)")
     p.add_argument("--width", type=int, help="fast2: a narrower first width than the installed network's (16 fits "
                                               "onnxruntime's AVX-512 blocks, as the shipped networks have)")
     p.add_argument("--cards", action="store_true", help="only rewrite models/README.md from the models")
