@@ -6,7 +6,7 @@ headless Chromium with a fake 640x360 camera playing the synthetic scene; each t
 fps (``requestVideoFrameCallback``) and latency (data-channel round trip + the frame's time on the
 server + the browser's receive-to-display time), and prints a Markdown table:
 
-    python benchmarks/live_browser.py --seconds 60 --size 640x360
+    python benchmarks/live_browser.py --seconds 60 --size 640x360 [--threads 1]
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--size", type=parse_size, default=(640, 360))
     parser.add_argument("--tabs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--threads", type=int, default=0, help="the studio's inference threads (0: all cores)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         camera = moving_camera(Path(tmp) / "camera.y4m", args.size)
@@ -100,7 +101,7 @@ def main() -> None:
               "| server inference ms, 5–10 s → last 5 s | camera fps sent at the end |")
         print("|---|---|---|---|---|---|")
         for tabs in args.tabs:
-            with serving(Path(tmp) / f"data{tabs}", threads=0) as url:
+            with serving(Path(tmp) / f"data{tabs}", threads=args.threads) as url:
                 samples = run(tabs, args.seconds, camera, url)
             fps = " / ".join(f"{statistics.mean(s[1] for s in tab if s[0] >= 5):.1f}" for tab in samples)
             early = " / ".join(_latency([s for s in tab if 5 <= s[0] < 10]) for tab in samples)
