@@ -14,7 +14,15 @@ import json
 from pathlib import Path
 
 from rtstyle.models import find_style
-from rtstyle.training.recipes import FAST_CONTENT_WEIGHT, FAST_DISTILL_WEIGHT, FAST_STYLE_WEIGHT, FAST_TEMPORAL_WEIGHT
+from rtstyle.training.recipes import (
+    CALM_BORDER_WEIGHT,
+    CALM_NOISE_LEVEL,
+    CALM_NOISE_WEIGHT,
+    FAST_CONTENT_WEIGHT,
+    FAST_DISTILL_WEIGHT,
+    FAST_STYLE_WEIGHT,
+    FAST_TEMPORAL_WEIGHT,
+)
 from rtstyle.training.train import TrainConfig, train
 
 # name, file, painting, artist, year
@@ -135,12 +143,8 @@ def _fast2(args: argparse.Namespace, painting: tuple[str, ...]) -> TrainConfig:
 
 
 # Calm regions (docs/training.md, eighteenth session): the installed fast network fine-tuned with the
-# fast2 recipe plus the grain term (a crop plus faint noise is painted as the crop), which takes the
-# texture the networks painted into skies and walls away, and a light border term against the wider
-# frame the grain term alone leaves along the borders.
+# fast2 recipe plus the grain and border terms of rtstyle.training.recipes.
 CALM_STEPS = 1200
-CALM_NOISE_WEIGHT, CALM_NOISE_LEVEL = 1e9, 5.0
-CALM_BORDER_WEIGHT = 6e7
 
 
 def _calm(args: argparse.Namespace, painting: tuple[str, ...]) -> TrainConfig:

@@ -24,3 +24,11 @@ FAST_CONTENT_WEIGHT = 5e4
 # steps at a 1.5x style weight, the rate annealed to zero, did: Gram 1.06x (v1 1.09x), warping
 # error 0.59x / 0.67x v1's on the two real clips, 0.21x / 0.37x with the stabilizer (docs/training.md).
 FAST_TEMPORAL_WEIGHT = 2.5e7
+# Calm regions (docs/training.md, eighteenth and nineteenth sessions): the grain term (a crop plus
+# faint noise must be painted as the crop) takes the texture the fast networks invented in skies
+# and walls away, and a light border term the wider frame the grain term alone leaves along the
+# borders: the zoo's calm networks (python -m export.zoo --variant calm). rtstyle train takes them as
+# --noise-weight 1e9 --noise-level 5 --border-weight 6e7, off by default: in its 200 fast steps they
+# halved the calm-region texture but cost 15 % of the style at 128 px (docs/training.md, nineteenth session).
+CALM_NOISE_WEIGHT, CALM_NOISE_LEVEL = 1e9, 5.0
+CALM_BORDER_WEIGHT = 6e7

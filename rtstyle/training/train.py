@@ -200,7 +200,8 @@ class Trainer:
         if self.style_spectrum is not None:
             spectrum = c.spectrum_weight * spectrum_distance(out, self.style_spectrum)
         if c.border_weight:
-            m = c.border_margin
+            # within the crop (torch's reflect needs that) and even, so the margined crop keeps the multiple of 4
+            m = min(c.border_margin, (min(photos.shape[-2:]) - 1) // 2 * 2)
             border = c.border_weight * painting_distance(out, self.net(mirrored(photos, m))[:, :, m:-m, m:-m])
         if c.shift_weight:
             shift = c.shift_weight * self._shift(photos, out)
