@@ -29,6 +29,7 @@ FAST_TEMPORAL_WEIGHT = 2.5e7
 # and walls away, and a light border term the wider frame the grain term alone leaves along the
 # borders: the zoo's calm networks (python -m export.zoo --variant calm). rtstyle train takes them as
 # --noise-weight 1e9 --noise-level 5 --border-weight 6e7, off by default: in its 200 fast steps they
-# halved the calm-region texture but cost 15 % of the style at 128 px (docs/training.md, nineteenth session).
+# halved the calm-region texture but cost 15 % of the style at 128 px, 11 % in 400 (docs/training.md,
+# nineteenth session).
 CALM_NOISE_WEIGHT, CALM_NOISE_LEVEL = 1e9, 5.0
 CALM_BORDER_WEIGHT = 6e7
