@@ -135,13 +135,13 @@ def test_the_border_term_is_learnt_against(config: TrainConfig, vgg: VGGFeatures
     assert before.border > 0 and after.border < 0.7 * before.border and after.total == after.border
 
 
-
 def test_the_border_term_fits_its_margin_to_a_small_crop(config: TrainConfig, vgg: VGGFeatures) -> None:
     """The default 32-pixel margin on 32-pixel crops (``rtstyle train --crop 32 --border-weight ...``)."""
     assert config.crop <= TrainConfig.border_margin
     trainer = Trainer(replace(config, content_weight=0, style_weight=0, border_weight=1e3), vgg=vgg)
     before, after = losses_before_and_after(trainer, 3)
     assert before.border > 0 and after.total == after.border
+
 
 def test_the_shift_term_is_learnt_against(config: TrainConfig, vgg: VGGFeatures) -> None:
     trainer = Trainer(replace(config, content_weight=0, style_weight=0, shift_weight=1e3, lr=1e-3), vgg=vgg)
